@@ -1,0 +1,118 @@
+// Real Apache Kafka clusters (KRaft, jars from Maven Central) started on demand for tests,
+// benchmarks and the demo. No Docker, no distribution tarball: Maven resolves the jars once
+// into a cache, and each broker is a `java kafka.Kafka` child process on loopback ports.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace kmirror::harness {
+
+// Thrown with a message that names the problem and its fix.
+class HarnessError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The Kafka version the harness uses unless KMIRROR_KAFKA_VERSION says otherwise.
+std::string default_kafka_version();
+
+// A resolved Kafka installation: java binary and the broker's classpath.
+struct KafkaRuntime {
+  std::string version;
+  std::string java;
+  std::string classpath;
+  bool log4j1 = false;  // Kafka 3.x logs through reload4j
+
+  // Resolves `version` (empty: KMIRROR_KAFKA_VERSION or the default), downloading the jars with
+  // Maven on first use into the cache (KMIRROR_CACHE_DIR or <source>/.cache).
+  static KafkaRuntime resolve(std::string version = {});
+  // Same, with the MirrorMaker 2 artifacts added (benchmarks).
+  static KafkaRuntime resolve_with_mirrormaker(std::string version = {});
+};
+
+struct ClusterOptions {
+  std::string name = "kafka";
+  int brokers = 1;
+  std::map<std::string, std::string> broker_properties;  // added to server.properties
+  std::string jvm_heap = "768m";
+};
+
+class KafkaCluster {
+ public:
+  KafkaCluster(KafkaRuntime runtime, ClusterOptions options, std::filesystem::path dir);
+  ~KafkaCluster();  // stops brokers still running (kill -9: the data dir is disposable)
+  KafkaCluster(const KafkaCluster&) = delete;
+  KafkaCluster& operator=(const KafkaCluster&) = delete;
+
+  // Formats storage (first time) and starts every broker; returns when the cluster answers
+  // metadata with all brokers. Throws with the broker log's last lines on failure.
+  void start(std::chrono::seconds timeout = std::chrono::seconds(90));
+  // The two halves of start(): launch() forks the brokers (call it from a thread that lives
+  // as long as they do), await_ready() only waits and may run on any thread.
+  void launch();
+  void await_ready(std::chrono::seconds timeout);
+  void stop();  // clean shutdown (SIGTERM, then SIGKILL after a grace period)
+  void kill();  // kill -9 every broker: a region outage
+  void kill_broker(int index);
+  void start_broker(int index, std::chrono::seconds timeout = std::chrono::seconds(90));
+  bool running() const;
+
+  const std::string& name() const { return options_.name; }
+  std::string bootstrap() const;  // "127.0.0.1:p1,127.0.0.1:p2,..."
+  const std::filesystem::path& dir() const { return dir_; }
+  std::string log_tail(int lines = 40) const;
+  int broker_count() const { return static_cast<int>(brokers_.size()); }
+
+ private:
+  struct Broker {
+    int node_id = 0;
+    int port = 0;
+    int controller_port = 0;
+    pid_t pid = -1;
+    std::filesystem::path dir;
+  };
+
+  void assign_ports();
+  void write_properties(const Broker& b) const;
+  void format_storage();
+  void launch(Broker& b);
+  void wait_ready(std::chrono::seconds timeout, int expected_brokers);
+  void signal_and_reap(Broker& b, int signal, std::chrono::milliseconds grace);
+  bool port_conflict(const Broker& b) const;
+
+  KafkaRuntime runtime_;
+  ClusterOptions options_;
+  std::filesystem::path dir_;
+  std::vector<Broker> brokers_;
+  bool formatted_ = false;
+};
+
+// Several independent clusters ("regions") under one temporary directory, removed at the end
+// unless keep_logs() was called (a failing test), in which case the path is printed.
+class Regions {
+ public:
+  explicit Regions(int count, ClusterOptions base = {}, std::vector<std::string> names = {});
+  ~Regions();
+  KafkaCluster& operator[](size_t i) { return *clusters_.at(i); }
+  size_t size() const { return clusters_.size(); }
+  const std::filesystem::path& dir() const { return dir_; }
+  void keep_logs() { keep_ = true; }
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::unique_ptr<KafkaCluster>> clusters_;
+  bool keep_ = false;
+};
+
+// Creates a fresh directory under $TMPDIR (or /tmp) named after `prefix`.
+std::filesystem::path make_temp_dir(const std::string& prefix);
+
+}  // namespace kmirror::harness

@@ -1,0 +1,160 @@
+#include "kafka/admin.h"
+
+namespace kmirror::kafka {
+namespace {
+
+std::vector<TopicResult> topic_results(const rd_kafka_topic_result_t** results, size_t count) {
+  std::vector<TopicResult> out;
+  for (size_t i = 0; i < count; ++i) {
+    const char* msg = rd_kafka_topic_result_error_string(results[i]);
+    out.push_back(TopicResult{rd_kafka_topic_result_name(results[i]),
+                              rd_kafka_topic_result_error(results[i]), msg ? msg : ""});
+  }
+  return out;
+}
+
+// Owns an array of librdkafka admin request objects and destroys them all.
+template <typename T, void (*Destroy)(T**, size_t)>
+class RequestArray {
+ public:
+  ~RequestArray() { Destroy(items_.data(), items_.size()); }
+  void push(T* item) { items_.push_back(item); }
+  T** data() { return items_.data(); }
+  size_t size() const { return items_.size(); }
+
+ private:
+  std::vector<T*> items_;
+};
+
+}  // namespace
+
+Admin::Admin(rd_kafka_t* rk, std::chrono::milliseconds timeout) : rk_(rk), timeout_(timeout) {}
+
+EventPtr Admin::run(rd_kafka_event_type_t expected,
+                    const std::function<void(rd_kafka_queue_t*, rd_kafka_AdminOptions_t*)>& call) {
+  QueuePtr queue(rd_kafka_queue_new(rk_));
+  AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_ANY));
+  char errstr[256];
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout_.count()),
+                                            errstr, sizeof(errstr));
+  call(queue.get(), options.get());
+  EventPtr event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout_.count()) + 1000));
+  if (!event) {
+    throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, "admin request got no answer within " +
+                                                       std::to_string(timeout_.count()) + " ms");
+  }
+  if (rd_kafka_event_type(event.get()) != expected) {
+    throw KafkaError(RD_KAFKA_RESP_ERR__FAIL, "unexpected admin event");
+  }
+  if (auto err = rd_kafka_event_error(event.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw KafkaError(
+        err, std::string("admin request failed: ") + rd_kafka_event_error_string(event.get()));
+  }
+  return event;
+}
+
+std::vector<TopicResult> Admin::create_topics(const std::vector<NewTopic>& topics) {
+  RequestArray<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy_array> req;
+  char errstr[512];
+  for (const auto& t : topics) {
+    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions,
+                                                    t.replication_factor, errstr, sizeof(errstr));
+    if (nt == nullptr) {
+      throw KafkaError(RD_KAFKA_RESP_ERR__INVALID_ARG,
+                       "cannot request topic " + t.name + ": " + errstr);
+    }
+    req.push(nt);
+    for (const auto& [k, v] : t.configs)
+      check(rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str()), "topic config " + k);
+  }
+  auto ev = run(RD_KAFKA_EVENT_CREATETOPICS_RESULT, [&](auto* q, auto* opts) {
+    rd_kafka_CreateTopics(rk_, req.data(), req.size(), opts, q);
+  });
+  size_t n = 0;
+  auto* res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &n);
+  return topic_results(res, n);
+}
+
+std::vector<TopicResult> Admin::delete_topics(const std::vector<std::string>& topics) {
+  RequestArray<rd_kafka_DeleteTopic_t, rd_kafka_DeleteTopic_destroy_array> req;
+  for (const auto& t : topics) req.push(rd_kafka_DeleteTopic_new(t.c_str()));
+  auto ev = run(RD_KAFKA_EVENT_DELETETOPICS_RESULT, [&](auto* q, auto* opts) {
+    rd_kafka_DeleteTopics(rk_, req.data(), req.size(), opts, q);
+  });
+  size_t n = 0;
+  auto* res = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev.get()), &n);
+  return topic_results(res, n);
+}
+
+std::vector<TopicResult> Admin::create_partitions(const std::map<std::string, int>& new_totals) {
+  RequestArray<rd_kafka_NewPartitions_t, rd_kafka_NewPartitions_destroy_array> req;
+  char errstr[512];
+  for (const auto& [topic, total] : new_totals) {
+    auto* np = rd_kafka_NewPartitions_new(topic.c_str(), total, errstr, sizeof(errstr));
+    if (np == nullptr) throw KafkaError(RD_KAFKA_RESP_ERR__INVALID_ARG, errstr);
+    req.push(np);
+  }
+  auto ev = run(RD_KAFKA_EVENT_CREATEPARTITIONS_RESULT, [&](auto* q, auto* opts) {
+    rd_kafka_CreatePartitions(rk_, req.data(), req.size(), opts, q);
+  });
+  size_t n = 0;
+  auto* res =
+      rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev.get()), &n);
+  return topic_results(res, n);
+}
+
+std::map<std::string, TopicConfig> Admin::describe_topic_configs(
+    const std::vector<std::string>& topics) {
+  RequestArray<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy_array> req;
+  for (const auto& t : topics)
+    req.push(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, t.c_str()));
+  auto ev = run(RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, [&](auto* q, auto* opts) {
+    rd_kafka_DescribeConfigs(rk_, req.data(), req.size(), opts, q);
+  });
+  size_t n = 0;
+  auto* res = rd_kafka_DescribeConfigs_result_resources(
+      rd_kafka_event_DescribeConfigs_result(ev.get()), &n);
+  std::map<std::string, TopicConfig> out;
+  for (size_t i = 0; i < n; ++i) {
+    std::string name = rd_kafka_ConfigResource_name(res[i]);
+    check(rd_kafka_ConfigResource_error(res[i]), "describe configs of topic " + name);
+    size_t cnt = 0;
+    auto* entries = rd_kafka_ConfigResource_configs(res[i], &cnt);
+    auto& cfg = out[name];
+    for (size_t e = 0; e < cnt; ++e) {
+      const char* v = rd_kafka_ConfigEntry_value(entries[e]);
+      cfg[rd_kafka_ConfigEntry_name(entries[e])] =
+          ConfigEntry{v ? v : "", rd_kafka_ConfigEntry_is_default(entries[e]) != 0,
+                      rd_kafka_ConfigEntry_is_read_only(entries[e]) != 0,
+                      rd_kafka_ConfigEntry_is_sensitive(entries[e]) != 0,
+                      rd_kafka_ConfigEntry_source(entries[e])};
+    }
+  }
+  return out;
+}
+
+std::vector<TopicResult> Admin::alter_topic_configs(
+    const std::map<std::string, std::map<std::string, std::string>>& configs) {
+  RequestArray<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy_array> req;
+  for (const auto& [topic, entries] : configs) {
+    auto* r = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+    req.push(r);
+    for (const auto& [k, v] : entries)
+      check(rd_kafka_ConfigResource_set_config(r, k.c_str(), v.c_str()), "config " + k);
+  }
+  auto ev = run(RD_KAFKA_EVENT_ALTERCONFIGS_RESULT, [&](auto* q, auto* opts) {
+    rd_kafka_AlterConfigs(rk_, req.data(), req.size(), opts, q);
+  });
+  size_t n = 0;
+  auto* res =
+      rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev.get()), &n);
+  std::vector<TopicResult> out;
+  for (size_t i = 0; i < n; ++i) {
+    const char* msg = rd_kafka_ConfigResource_error_string(res[i]);
+    out.push_back(TopicResult{rd_kafka_ConfigResource_name(res[i]),
+                              rd_kafka_ConfigResource_error(res[i]), msg ? msg : ""});
+  }
+  return out;
+}
+
+}  // namespace kmirror::kafka

@@ -1,0 +1,61 @@
+// Admin API calls (librdkafka C API), synchronous with a timeout, errors as KafkaError.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kafka/handles.h"
+
+namespace kmirror::kafka {
+
+struct NewTopic {
+  std::string name;
+  int partitions = 1;
+  int replication_factor = -1;  // -1: the broker's default
+  std::map<std::string, std::string> configs;
+};
+
+// Result of one topic in a batch call: empty error means success.
+struct TopicResult {
+  std::string topic;
+  rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+  std::string error;
+};
+
+struct ConfigEntry {
+  std::string value;
+  bool is_default = false;
+  bool read_only = false;
+  bool sensitive = false;
+  rd_kafka_ConfigSource_t source = RD_KAFKA_CONFIG_SOURCE_UNKNOWN_CONFIG;
+};
+using TopicConfig = std::map<std::string, ConfigEntry>;
+
+class Admin {
+ public:
+  // `rk` is any client handle (producer or consumer); not owned.
+  explicit Admin(rd_kafka_t* rk, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+  std::vector<TopicResult> create_topics(const std::vector<NewTopic>& topics);
+  std::vector<TopicResult> delete_topics(const std::vector<std::string>& topics);
+  std::vector<TopicResult> create_partitions(const std::map<std::string, int>& new_totals);
+
+  // Current configuration of each topic (all entries, defaults flagged).
+  std::map<std::string, TopicConfig> describe_topic_configs(const std::vector<std::string>& topics);
+  // Replaces the topic's dynamic configuration with `configs` (AlterConfigs semantics).
+  std::vector<TopicResult> alter_topic_configs(
+      const std::map<std::string, std::map<std::string, std::string>>& configs);
+
+ private:
+  EventPtr run(rd_kafka_event_type_t expected,
+               const std::function<void(rd_kafka_queue_t*, rd_kafka_AdminOptions_t*)>& call);
+
+  rd_kafka_t* rk_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace kmirror::kafka

@@ -1,0 +1,114 @@
+#include "kafka/client.h"
+
+#include <algorithm>
+#include <array>
+#include <thread>
+
+namespace kmirror::kafka {
+
+bool is_secret_property(const std::string& name) {
+  static constexpr std::array kMarkers = {"password",     "secret",    "ssl.key.pem", "token",
+                                          "ssl.keystore", "sasl.jaas", "ssl_key"};
+  return std::any_of(kMarkers.begin(), kMarkers.end(),
+                     [&](const char* m) { return name.find(m) != std::string::npos; });
+}
+
+ConfPtr make_conf(const Properties& props) {
+  ConfPtr conf(rd_kafka_conf_new());
+  char errstr[512];
+  for (const auto& [name, value] : props) {
+    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
+        RD_KAFKA_CONF_OK) {
+      std::string shown = is_secret_property(name) ? "(secret, not shown)" : "'" + value + "'";
+      throw KafkaError(RD_KAFKA_RESP_ERR__INVALID_ARG,
+                       "invalid Kafka client property " + name + "=" + shown + ": " + errstr);
+    }
+  }
+  return conf;
+}
+
+KafkaPtr make_client(ClientKind kind, ConfPtr conf) {
+  char errstr[512];
+  rd_kafka_t* rk =
+      rd_kafka_new(kind == ClientKind::kProducer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
+                   conf.get(), errstr, sizeof(errstr));
+  if (rk == nullptr) {
+    throw KafkaError(RD_KAFKA_RESP_ERR__INVALID_ARG,
+                     std::string("cannot create Kafka client: ") + errstr);
+  }
+  conf.release();  // rd_kafka_new took ownership
+  return KafkaPtr(rk);
+}
+
+KafkaPtr make_client(ClientKind kind, const Properties& props) {
+  return make_client(kind, make_conf(props));
+}
+
+ClusterMetadata fetch_metadata(rd_kafka_t* rk, std::chrono::milliseconds timeout,
+                               const std::string& topic) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  rd_kafka_topic_t* rkt = nullptr;
+  if (!topic.empty()) rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk, rkt == nullptr ? 1 : 0, rkt, &raw, static_cast<int>(timeout.count()));
+  if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
+  check(err, "metadata request");
+  MetadataPtr md(raw);
+
+  ClusterMetadata out;
+  out.broker_count = md->broker_cnt;
+  if (char* id = rd_kafka_clusterid(rk, 0); id != nullptr) {
+    out.cluster_id = id;
+    rd_kafka_mem_free(rk, id);
+  }
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const auto& t = md->topics[i];
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;  // e.g. unknown or being deleted
+    TopicInfo info{t.topic, {}};
+    for (int p = 0; p < t.partition_cnt; ++p) {
+      const auto& part = t.partitions[p];
+      info.partitions.push_back(
+          PartitionInfo{part.id, part.leader,
+                        std::vector<int32_t>(part.replicas, part.replicas + part.replica_cnt)});
+    }
+    std::sort(info.partitions.begin(), info.partitions.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+    out.topics.push_back(std::move(info));
+  }
+  std::sort(out.topics.begin(), out.topics.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
+std::string fetch_cluster_id(rd_kafka_t* rk, std::chrono::milliseconds timeout) {
+  char* id = rd_kafka_clusterid(rk, static_cast<int>(timeout.count()));
+  if (id == nullptr) {
+    throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, "cluster did not report its id within " +
+                                                       std::to_string(timeout.count()) +
+                                                       " ms (unreachable bootstrap servers?)");
+  }
+  std::string out(id);
+  rd_kafka_mem_free(rk, id);
+  return out;
+}
+
+Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition,
+                            std::chrono::milliseconds timeout) {
+  Watermarks w;
+  check(rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &w.low, &w.high,
+                                         static_cast<int>(timeout.count())),
+        "watermarks of " + topic + "[" + std::to_string(partition) + "]");
+  return w;
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+}  // namespace kmirror::kafka

@@ -1,0 +1,64 @@
+// Creating librdkafka clients and the metadata calls every subsystem needs.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kafka/handles.h"
+
+namespace kmirror::kafka {
+
+using Properties = std::map<std::string, std::string>;
+
+// True for property names whose values must never be printed (passwords, keys, tokens).
+bool is_secret_property(const std::string& name);
+
+// Builds a librdkafka configuration; errors name the property but never a secret's value.
+ConfPtr make_conf(const Properties& props);
+
+enum class ClientKind { kProducer, kConsumer };
+
+// Creates a client. `conf` is consumed. Errors carry librdkafka's explanation.
+KafkaPtr make_client(ClientKind kind, ConfPtr conf);
+KafkaPtr make_client(ClientKind kind, const Properties& props);
+
+struct PartitionInfo {
+  int32_t id = 0;
+  int32_t leader = -1;
+  std::vector<int32_t> replicas;
+};
+
+struct TopicInfo {
+  std::string name;
+  std::vector<PartitionInfo> partitions;
+};
+
+struct ClusterMetadata {
+  std::string cluster_id;
+  int broker_count = 0;
+  std::vector<TopicInfo> topics;  // sorted by name
+};
+
+// Fetches metadata for all topics (or one when `topic` is non-empty).
+ClusterMetadata fetch_metadata(rd_kafka_t* rk, std::chrono::milliseconds timeout,
+                               const std::string& topic = {});
+
+// Kafka's own cluster id; throws when the cluster does not answer within `timeout`.
+std::string fetch_cluster_id(rd_kafka_t* rk, std::chrono::milliseconds timeout);
+
+struct Watermarks {
+  int64_t low = 0;
+  int64_t high = 0;
+};
+
+Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition,
+                            std::chrono::milliseconds timeout);
+
+// Polls `condition` every `interval` until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval = std::chrono::milliseconds(100));
+
+}  // namespace kmirror::kafka
