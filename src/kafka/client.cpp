@@ -1,5 +1,7 @@
 #include "kafka/client.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <thread>
@@ -13,8 +15,22 @@ bool is_secret_property(const std::string& name) {
                      [&](const char* m) { return name.find(m) != std::string::npos; });
 }
 
+namespace {
+
+// librdkafka's own log lines go to kmirror's log, with its syslog levels mapped.
+void log_to_spdlog(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+  auto lvl = level <= 3   ? spdlog::level::err
+             : level == 4 ? spdlog::level::warn
+             : level <= 6 ? spdlog::level::info
+                          : spdlog::level::debug;
+  spdlog::log(lvl, "librdkafka {} {}: {}", rd_kafka_name(rk), facility, message);
+}
+
+}  // namespace
+
 ConfPtr make_conf(const Properties& props) {
   ConfPtr conf(rd_kafka_conf_new());
+  rd_kafka_conf_set_log_cb(conf.get(), &log_to_spdlog);
   char errstr[512];
   for (const auto& [name, value] : props) {
     if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof(errstr)) !=

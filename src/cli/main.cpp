@@ -1,0 +1,69 @@
+// kmirror: the command line. Exit codes: 0 done, 1 runtime failure, 2 bad configuration or
+// usage, 3 a cluster could not be reached.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/logging.h"
+#include "config/config.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kmirror: native replication for Apache Kafka between regions"};
+  app.require_subcommand(1);
+  std::string log_format = "text";
+  std::string log_level = "info";
+  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+
+  kmirror::cli::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "Replicate the flows of a configuration file");
+  run_cmd->add_option("-c,--config", run.config_path, "YAML configuration file")->required();
+
+  kmirror::cli::DemoOptions demo;
+  auto* demo_cmd = app.add_subcommand(
+      "demo", "Start two local Kafka clusters, a sample producer and consumer, and replicate");
+  demo_cmd->add_option("--duration", demo.duration_s, "Stop after this many seconds (0: until Ctrl-C)");
+  demo_cmd->add_option("--rate", demo.rate, "Records per second of the sample producer");
+  demo_cmd->add_option("--summary-file", demo.summary_file, "Write the final summary as JSON here");
+
+  app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  kmirror::cli::setup_logging(log_format, log_level);
+
+  // Signals go to one waiting thread, which asks the work to stop cleanly.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  static std::atomic<bool> stop{false};
+  std::thread([set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    stop = true;
+  }).detach();
+
+  try {
+    if (run_cmd->parsed()) return kmirror::cli::run_command(run, stop);
+    if (demo_cmd->parsed()) return kmirror::cli::demo_command(demo, stop);
+    std::cout << "kmirror " << KMIRROR_VERSION << std::endl;
+    return 0;
+  } catch (const kmirror::config::ConfigError& e) {
+    std::cerr << "kmirror: " << e.what() << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "kmirror: " << e.what() << std::endl;
+    return 1;
+  }
+}

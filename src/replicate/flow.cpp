@@ -1,0 +1,764 @@
+#include "replicate/flow.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include "core/partition_progress.h"
+#include "core/provenance.h"
+#include "core/topic_filter.h"
+#include "kafka/client.h"
+#include "sync/topic_sync.h"
+
+namespace kmirror::replicate {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::string flow_group_id(const config::FlowConfig& flow) { return "kmirror." + flow.id; }
+
+namespace {
+
+// Framing bytes a record adds to its key, value and headers in a v2 batch (upper bound).
+constexpr int64_t kRecordOverhead = 128;
+
+core::NamingPolicy naming_of(const config::FlowConfig& f) {
+  return f.naming == config::NamingPolicy::kPrefix ? core::NamingPolicy::kPrefix
+                                                   : core::NamingPolicy::kIdentity;
+}
+
+std::string tp_name(const std::string& topic, int32_t partition) {
+  return topic + "[" + std::to_string(partition) + "]";
+}
+
+int64_t headers_size(const rd_kafka_headers_t* hdrs) {
+  if (hdrs == nullptr) return 0;
+  int64_t total = 0;
+  const char* name;
+  const void* value;
+  size_t size;
+  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+    total += static_cast<int64_t>(strlen(name) + size + 10);
+  }
+  return total;
+}
+
+}  // namespace
+
+struct Flow::Impl {
+  struct PartitionState {
+    std::string source_topic;
+    int32_t partition = 0;
+    std::string target_topic;
+    rd_kafka_topic_t* target_rkt = nullptr;  // owned by the producer handle's topic cache
+    core::PartitionProgress progress;
+    int64_t stored = -1;         // position last stored in the target cluster
+    int64_t next_expected = -1;  // offset after the last record taken from the consumer
+    int64_t max_message_bytes = 1048588;
+    bool failed = false;
+    bool waiting_target = false;  // the target partition does not exist yet
+    std::string error;
+    uint64_t replicated = 0, filtered = 0, bytes = 0;
+  };
+
+  config::Config config;
+  config::FlowConfig flow;
+  config::ClusterConfig source_cluster;
+  config::ClusterConfig target_cluster;
+  core::ClusterHash source_hash = 0;
+  core::ClusterHash target_hash = 0;
+
+  kafka::KafkaPtr consumer;       // source: records, through the flow's consumer group
+  kafka::KafkaPtr producer;       // target: records
+  kafka::KafkaPtr positions;      // target: stores positions as the flow group's offsets
+  kafka::KafkaPtr source_admin;   // source: metadata and admin calls of the control thread
+  kafka::KafkaPtr target_admin;   // target: same
+
+  // Control plane -> data plane hand-over.
+  std::mutex plans_mu;
+  std::condition_variable plans_cv;
+  std::map<std::string, sync::TopicPlan> plans;  // by source topic
+  uint64_t plans_version = 0;
+  std::set<std::string> initial_topics;  // topics seen at start: the start position applies
+  bool initial_known = false;
+  std::atomic<bool> control_stop{false};
+  std::thread control;
+
+  // Data plane state: touched only by the thread in run() (callbacks run there too).
+  std::map<std::pair<std::string, int32_t>, std::unique_ptr<PartitionState>> parts;
+  std::map<std::string, rd_kafka_topic_t*> target_topics;
+  std::vector<std::string> subscribed;
+  uint64_t applied_version = 0;
+  int64_t inflight_bytes = 0;
+  int64_t inflight_records = 0;
+  uint64_t total_replicated = 0, total_filtered = 0, total_bytes = 0;  // this run, all partitions
+  bool backpressure = false;
+  const std::atomic<bool>* stop_flag = nullptr;
+
+  mutable std::mutex status_mu;
+  FlowStatus snapshot;
+
+  Impl(const config::Config& c, const config::FlowConfig& f)
+      : config(c), flow(f), source_cluster(c.cluster(f.source)), target_cluster(c.cluster(f.target)) {
+    snapshot.id = f.id;
+    snapshot.source = f.source;
+    snapshot.target = f.target;
+  }
+
+  // ---- setup -------------------------------------------------------------------------
+
+  kafka::Properties base_props(const config::ClusterConfig& cluster, const std::string& role) {
+    kafka::Properties p = cluster.client_properties();
+    p["client.id"] = "kmirror-" + flow.id + "-" + role;
+    return p;
+  }
+
+  std::string connect_cluster(rd_kafka_t* rk, const config::ClusterConfig& cluster,
+                              std::chrono::milliseconds timeout) {
+    try {
+      return kafka::fetch_cluster_id(rk, timeout);
+    } catch (const kafka::KafkaError&) {
+      throw std::runtime_error("flow " + flow.id + ": cannot reach cluster '" + cluster.name +
+                               "' at " + cluster.bootstrap_servers + " within " +
+                               std::to_string(timeout.count() / 1000) +
+                               " s; check bootstrap_servers, the network and the cluster's "
+                               "security settings (properties)");
+    }
+  }
+
+  void connect(std::chrono::milliseconds timeout) {
+    source_admin = kafka::make_client(kafka::ClientKind::kProducer, base_props(source_cluster, "admin"));
+    target_admin = kafka::make_client(kafka::ClientKind::kProducer, base_props(target_cluster, "admin"));
+    std::string source_id, target_id;
+    std::thread t([&] {
+      try {
+        target_id = connect_cluster(target_admin.get(), target_cluster, timeout);
+      } catch (const std::exception& e) {
+        target_id = std::string("\n") + e.what();
+      }
+    });
+    std::string source_error;
+    try {
+      source_id = connect_cluster(source_admin.get(), source_cluster, timeout);
+    } catch (const std::exception& e) {
+      source_error = e.what();
+    }
+    t.join();
+    if (!source_error.empty()) throw std::runtime_error(source_error);
+    if (!target_id.empty() && target_id[0] == '\n') throw std::runtime_error(target_id.substr(1));
+    if (source_id == target_id) {
+      throw std::runtime_error("flow " + flow.id + ": source '" + source_cluster.name +
+                               "' and target '" + target_cluster.name +
+                               "' are the same Kafka cluster (id " + source_id +
+                               "); a flow must copy between two clusters");
+    }
+    source_hash = core::hash_cluster_id(source_id);
+    target_hash = core::hash_cluster_id(target_id);
+    {
+      std::lock_guard lk(status_mu);
+      snapshot.source_cluster_id = source_id;
+      snapshot.target_cluster_id = target_id;
+    }
+    spdlog::info("flow {}: source '{}' (cluster id {}), target '{}' (cluster id {})", flow.id,
+                 source_cluster.name, source_id, target_cluster.name, target_id);
+
+    const int64_t limit = flow.max_inflight_bytes;
+    auto cprops = base_props(source_cluster, "consumer");
+    cprops["group.id"] = flow_group_id(flow);
+    cprops["enable.auto.commit"] = "false";
+    cprops["enable.auto.offset.store"] = "false";
+    cprops["auto.offset.reset"] = "earliest";
+    cprops["isolation.level"] = "read_committed";
+    cprops["partition.assignment.strategy"] = "cooperative-sticky";
+    cprops["session.timeout.ms"] = "10000";
+    cprops["heartbeat.interval.ms"] = "1000";
+    // Prefetch is part of the memory budget: a quarter of it, at most librdkafka's default.
+    cprops["queued.max.messages.kbytes"] = std::to_string(std::clamp<int64_t>(limit / 4 / 1024, 1024, 65536));
+    cprops["fetch.max.bytes"] = std::to_string(std::clamp<int64_t>(limit / 4, 1 << 20, 52428800));
+    for (const auto& [k, v] : flow.consumer_properties) cprops[k] = v;
+    auto cconf = kafka::make_conf(cprops);
+    rd_kafka_conf_set_rebalance_cb(cconf.get(), &Impl::rebalance_cb);
+    rd_kafka_conf_set_opaque(cconf.get(), this);
+    consumer = kafka::make_client(kafka::ClientKind::kConsumer, std::move(cconf));
+    rd_kafka_poll_set_consumer(consumer.get());
+
+    auto pprops = base_props(target_cluster, "producer");
+    pprops["enable.idempotence"] = "true";
+    pprops["acks"] = "all";
+    pprops["linger.ms"] = "5";
+    pprops["batch.num.messages"] = "10000";
+    pprops["batch.size"] = "1000000";
+    // Never expire a record: an unreachable target means waiting (with backpressure), not loss.
+    pprops["message.timeout.ms"] = "0";
+    pprops["message.max.bytes"] = "104857600";
+    pprops["queue.buffering.max.kbytes"] = std::to_string(std::max<int64_t>(2 * limit / 1024, 16384));
+    pprops["queue.buffering.max.messages"] = "2000000";
+    for (const auto& [k, v] : flow.producer_properties) pprops[k] = v;
+    auto pconf = kafka::make_conf(pprops);
+    rd_kafka_conf_set_dr_msg_cb(pconf.get(), &Impl::delivery_cb);
+    rd_kafka_conf_set_opaque(pconf.get(), this);
+    producer = kafka::make_client(kafka::ClientKind::kProducer, std::move(pconf));
+
+    auto posprops = base_props(target_cluster, "positions");
+    posprops["group.id"] = flow_group_id(flow);
+    posprops["enable.auto.commit"] = "false";
+    auto posconf = kafka::make_conf(posprops);
+    rd_kafka_conf_set_offset_commit_cb(posconf.get(), &Impl::commit_cb);
+    positions = kafka::make_client(kafka::ClientKind::kConsumer, std::move(posconf));
+  }
+
+  // ---- control plane thread ------------------------------------------------------------
+
+  void control_loop() {
+    core::TopicFilter filter(flow.topics_include, flow.topics_exclude);
+    sync::TopicSync topic_sync(source_admin.get(), target_admin.get(), filter,
+                               sync::TopicSyncOptions{source_cluster.name, target_cluster.name,
+                                                      naming_of(flow), flow.replication_factor,
+                                                      30s});
+    // New topics must be found within 10 s of their creation whatever the sync interval.
+    auto interval = std::min<std::chrono::milliseconds>(flow.sync_interval, 5s);
+    while (!control_stop) {
+      try {
+        auto result = topic_sync.run_once();
+        std::vector<std::string> errors;
+        std::lock_guard lk(plans_mu);
+        plans.clear();
+        for (auto& p : result) {
+          if (!p.error.empty()) errors.push_back(p.error);
+          if (!initial_known) initial_topics.insert(p.source_topic);
+          plans[p.source_topic] = std::move(p);
+        }
+        initial_known = true;
+        ++plans_version;
+        std::lock_guard slk(status_mu);
+        for (const auto& e : errors) {
+          if (std::find(snapshot.topic_errors.begin(), snapshot.topic_errors.end(), e) ==
+              snapshot.topic_errors.end()) {
+            spdlog::error("flow {}: {}", flow.id, e);
+          }
+        }
+        snapshot.topic_errors = errors;
+      } catch (const std::exception& e) {
+        spdlog::warn("flow {}: topic sync failed, retrying: {}", flow.id, e.what());
+      }
+      std::unique_lock lk(plans_mu);
+      plans_cv.wait_for(lk, interval, [&] { return control_stop.load(); });
+    }
+  }
+
+  // ---- data plane ----------------------------------------------------------------------
+
+  PartitionState* state_of(const std::string& topic, int32_t partition) {
+    auto it = parts.find({topic, partition});
+    return it == parts.end() ? nullptr : it->second.get();
+  }
+
+  PartitionState* state_of(const rd_kafka_message_t* m) {
+    return state_of(rd_kafka_topic_name(m->rkt), m->partition);
+  }
+
+  rd_kafka_topic_t* target_rkt(const std::string& topic) {
+    auto& rkt = target_topics[topic];
+    if (rkt == nullptr) rkt = rd_kafka_topic_new(producer.get(), topic.c_str(), nullptr);
+    return rkt;
+  }
+
+  void pause(const std::vector<PartitionState*>& states, bool resume) {
+    if (states.empty()) return;
+    auto list = kafka::new_partition_list(static_cast<int>(states.size()));
+    for (auto* s : states) rd_kafka_topic_partition_list_add(list.get(), s->source_topic.c_str(), s->partition);
+    if (resume) {
+      rd_kafka_resume_partitions(consumer.get(), list.get());
+    } else {
+      rd_kafka_pause_partitions(consumer.get(), list.get());
+    }
+  }
+
+  void fail_partition(PartitionState& s, const std::string& why) {
+    if (s.failed) return;
+    s.failed = true;
+    s.error = why;
+    spdlog::error("flow {}: partition {} stopped: {}", flow.id, tp_name(s.source_topic, s.partition), why);
+    pause({&s}, false);
+  }
+
+  // Subscribes to the topics the control plane made ready; un-pauses partitions whose target
+  // partition now exists.
+  void apply_plans() {
+    std::vector<std::string> topics;
+    {
+      std::lock_guard lk(plans_mu);
+      if (plans_version == applied_version) return;
+      applied_version = plans_version;
+      for (const auto& [name, plan] : plans) {
+        if (plan.error.empty() && plan.target_partitions > 0) topics.push_back(name);
+      }
+      std::vector<PartitionState*> ready;
+      for (auto& [key, s] : parts) {
+        auto it = plans.find(key.first);
+        if (it == plans.end()) continue;
+        s->max_message_bytes = it->second.target_max_message_bytes;
+        if (s->waiting_target && key.second < it->second.target_partitions && !s->failed) {
+          s->waiting_target = false;
+          ready.push_back(s.get());
+        }
+      }
+      for (auto* s : ready) {
+        spdlog::info("flow {}: target partition for {} is ready", flow.id, tp_name(s->source_topic, s->partition));
+        if (s->next_expected >= 0) seek(*s, s->next_expected);
+      }
+      pause(ready, true);
+    }
+    if (topics != subscribed) {
+      subscribed = topics;
+      if (topics.empty()) {
+        rd_kafka_unsubscribe(consumer.get());
+        return;
+      }
+      auto list = kafka::new_partition_list(static_cast<int>(topics.size()));
+      for (const auto& t : topics) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+      kafka::check(rd_kafka_subscribe(consumer.get(), list.get()), "subscribe");
+      spdlog::info("flow {}: replicating {} topic(s)", flow.id, topics.size());
+    }
+  }
+
+  void seek(PartitionState& s, int64_t offset) {
+    auto list = kafka::new_partition_list(1);
+    rd_kafka_topic_partition_list_add(list.get(), s.source_topic.c_str(), s.partition)->offset = offset;
+    if (rd_kafka_error_t* err = rd_kafka_seek_partitions(consumer.get(), list.get(), 5000)) {
+      spdlog::warn("flow {}: seek {} to {} failed: {}", flow.id, tp_name(s.source_topic, s.partition),
+                   offset, rd_kafka_error_string(err));
+      rd_kafka_error_destroy(err);
+    }
+  }
+
+  void handle(rd_kafka_message_t* raw) {
+    kafka::MessagePtr m(raw);
+    if (m->err) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+      char buf[512];
+      if (rd_kafka_fatal_error(consumer.get(), buf, sizeof(buf)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw std::runtime_error("source consumer failed fatally: " + std::string(buf));
+      }
+      spdlog::warn("flow {}: source: {}", flow.id, rd_kafka_message_errstr(m.get()));
+      return;
+    }
+    PartitionState* s = state_of(m.get());
+    if (s == nullptr || s->failed) return;
+    if (s->waiting_target) {
+      // Fetched before the pause took effect: dropped here, re-read from here on resume.
+      if (s->next_expected < 0) s->next_expected = m->offset;
+      return;
+    }
+    s->next_expected = m->offset + 1;
+
+    // Loop rule first: a record already written to the target is dropped before any copy.
+    rd_kafka_headers_t* ro_headers = nullptr;
+    std::optional<core::Provenance> prov;
+    if (rd_kafka_message_headers(m.get(), &ro_headers) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const void* value = nullptr;
+      size_t size = 0;
+      if (rd_kafka_header_get_last(ro_headers, core::kProvenanceHeader.data(), &value, &size) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR && value != nullptr) {
+        prov = core::decode({static_cast<const uint8_t*>(value), size});
+      }
+    }
+    if (core::must_skip(prov, target_hash)) {
+      s->progress.skipped(m->offset);
+      ++s->filtered;
+      ++total_filtered;
+      return;
+    }
+
+    int64_t size = static_cast<int64_t>(m->len + m->key_len) + headers_size(ro_headers) + kRecordOverhead;
+    if (size > s->max_message_bytes) {
+      s->progress.sent(m->offset);  // never acknowledged: the position stays before it
+      fail_partition(*s, "record at offset " + std::to_string(m->offset) + " is about " +
+                             std::to_string(size) + " bytes but topic '" + s->target_topic +
+                             "' on cluster '" + target_cluster.name + "' accepts at most " +
+                             std::to_string(s->max_message_bytes) +
+                             " (max.message.bytes); raise max.message.bytes on the target topic "
+                             "and restart kmirror: the partition resumes at this record");
+      return;
+    }
+
+    rd_kafka_headers_t* headers = nullptr;
+    if (flow.provenance_headers) {
+      if (rd_kafka_message_detach_headers(m.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR || headers == nullptr) {
+        headers = rd_kafka_headers_new(1);
+      }
+      std::string encoded = core::encode(core::next_hop(prov, source_hash, target_hash, m->partition, m->offset));
+      rd_kafka_header_remove(headers, core::kProvenanceHeader.data());
+      rd_kafka_header_add(headers, core::kProvenanceHeader.data(), -1, encoded.data(), encoded.size());
+    } else if (rd_kafka_message_detach_headers(m.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      headers = nullptr;
+    }
+
+    rd_kafka_timestamp_type_t ts_type;
+    int64_t ts = rd_kafka_message_timestamp(m.get(), &ts_type);
+    if (ts_type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) ts = 0;
+
+    while (true) {
+      // The payload is not copied: librdkafka points at the consumed message, which the
+      // delivery report frees (opaque).
+      rd_kafka_resp_err_t err;
+      if (headers != nullptr) {
+        err = rd_kafka_producev(producer.get(), RD_KAFKA_V_RKT(s->target_rkt), RD_KAFKA_V_PARTITION(m->partition),
+                                RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
+                                RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(headers),
+                                RD_KAFKA_V_OPAQUE(m.get()), RD_KAFKA_V_END);
+      } else {
+        err = rd_kafka_producev(producer.get(), RD_KAFKA_V_RKT(s->target_rkt), RD_KAFKA_V_PARTITION(m->partition),
+                                RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
+                                RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE(m.get()),
+                                RD_KAFKA_V_END);
+      }
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(producer.get(), 50);
+        continue;
+      }
+      if (headers != nullptr) rd_kafka_headers_destroy(headers);
+      s->progress.sent(m->offset);
+      fail_partition(*s, "cannot produce the record at offset " + std::to_string(m->offset) +
+                             " to '" + s->target_topic + "' on cluster '" + target_cluster.name +
+                             "': " + rd_kafka_err2str(err));
+      return;
+    }
+    s->progress.sent(m->offset);
+    inflight_bytes += static_cast<int64_t>(m->len + m->key_len);
+    ++inflight_records;
+    m.release();  // owned by the in-flight record now
+  }
+
+  static void delivery_cb(rd_kafka_t*, const rd_kafka_message_t* report, void* opaque) {
+    static_cast<Impl*>(opaque)->on_delivery(report);
+  }
+
+  void on_delivery(const rd_kafka_message_t* report) {
+    kafka::MessagePtr m(static_cast<rd_kafka_message_t*>(report->_private));
+    inflight_bytes -= static_cast<int64_t>(m->len + m->key_len);
+    --inflight_records;
+    PartitionState* s = state_of(m.get());
+    if (s == nullptr) return;  // partition revoked meanwhile; its position was not advanced
+    if (report->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      s->progress.acked(m->offset);
+      ++s->replicated;
+      s->bytes += m->len + m->key_len;
+      ++total_replicated;
+      total_bytes += m->len + m->key_len;
+      return;
+    }
+    std::string fix = report->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+                          ? "; raise max.message.bytes on the target topic (and message.max.bytes "
+                            "on its brokers) and restart kmirror"
+                          : "; fix the cause and restart kmirror: the partition resumes at this record";
+    fail_partition(*s, "the target refused the record at offset " + std::to_string(m->offset) +
+                           " (topic '" + s->target_topic + "' on cluster '" + target_cluster.name +
+                           "'): " + rd_kafka_err2str(report->err) + fix);
+  }
+
+  static void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*, void* opaque) {
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      spdlog::warn("flow {}: storing positions on the target failed (retried): {}",
+                   static_cast<Impl*>(opaque)->flow.id, rd_kafka_err2str(err));
+    }
+  }
+
+  // Stores every advanced position as the flow group's offset on the target cluster.
+  bool store_positions(bool synchronous) {
+    auto list = kafka::new_partition_list(static_cast<int>(parts.size()));
+    std::vector<std::pair<PartitionState*, int64_t>> advanced;
+    for (auto& [key, s] : parts) {
+      auto c = s->progress.committable();
+      if (!c || *c == s->stored) continue;
+      rd_kafka_topic_partition_list_add(list.get(), s->target_topic.c_str(), s->partition)->offset = *c;
+      advanced.emplace_back(s.get(), *c);
+    }
+    if (advanced.empty()) return true;
+    rd_kafka_resp_err_t err = rd_kafka_commit(positions.get(), list.get(), synchronous ? 0 : 1);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::warn("flow {}: storing positions on the target failed: {}", flow.id, rd_kafka_err2str(err));
+      return false;
+    }
+    for (auto& [s, c] : advanced) s->stored = c;
+    return true;
+  }
+
+  // Waits for every in-flight record (or the timeout), serving delivery reports.
+  void drain(std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (inflight_records > 0 && Clock::now() < deadline) rd_kafka_poll(producer.get(), 50);
+  }
+
+  static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list, void* opaque) {
+    static_cast<Impl*>(opaque)->on_rebalance(rk, err, list);
+  }
+
+  void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list) {
+    bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      assign(list);
+      if (cooperative) {
+        kafka::check(rd_kafka_incremental_assign(rk, list), "incremental assign");
+      } else {
+        kafka::check(rd_kafka_assign(rk, list), "assign");
+      }
+      std::vector<PartitionState*> waiting;
+      for (int i = 0; i < list->cnt; ++i) {
+        auto* s = state_of(list->elems[i].topic, list->elems[i].partition);
+        if (s != nullptr && s->waiting_target) waiting.push_back(s);
+      }
+      pause(waiting, false);
+    } else {
+      bool lost = rd_kafka_assignment_lost(rk) != 0;
+      if (!lost) {
+        // Hand the partitions over with their positions stored: the next owner resumes there.
+        drain(30s);
+        store_positions(true);
+      }
+      for (int i = 0; i < list->cnt; ++i) parts.erase({list->elems[i].topic, list->elems[i].partition});
+      if (cooperative) {
+        kafka::check(rd_kafka_incremental_unassign(rk, list), "incremental unassign");
+      } else {
+        rd_kafka_assign(rk, nullptr);
+      }
+      spdlog::info("flow {}: {} partition(s) {}", flow.id, list->cnt, lost ? "lost" : "revoked");
+    }
+  }
+
+  // Sets each newly assigned partition's start offset from the position stored in the target
+  // cluster, or from the flow's start policy when none is stored.
+  void assign(rd_kafka_topic_partition_list_t* list) {
+    std::map<std::string, sync::TopicPlan> plan_copy;
+    std::set<std::string> initial;
+    {
+      std::lock_guard lk(plans_mu);
+      plan_copy = plans;
+      initial = initial_topics;
+    }
+    auto stored = kafka::new_partition_list(list->cnt);
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& tp = list->elems[i];
+      auto it = plan_copy.find(tp.topic);
+      std::string target = it != plan_copy.end() ? it->second.target_topic
+                                                 : core::target_topic_name(naming_of(flow), source_cluster.name, tp.topic);
+      rd_kafka_topic_partition_list_add(stored.get(), target.c_str(), tp.partition);
+    }
+    // Positions must be known: starting anywhere else would skip or repeat records.
+    while (true) {
+      rd_kafka_resp_err_t err = rd_kafka_committed(positions.get(), stored.get(), 10000);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      spdlog::warn("flow {}: cannot read stored positions from cluster '{}' ({}), retrying", flow.id,
+                   target_cluster.name, rd_kafka_err2str(err));
+      if (stop_flag != nullptr && stop_flag->load()) throw std::runtime_error("stopped while assigning");
+      std::this_thread::sleep_for(1s);
+    }
+    for (int i = 0; i < list->cnt; ++i) {
+      auto& tp = list->elems[i];
+      auto st = std::make_unique<PartitionState>();
+      st->source_topic = tp.topic;
+      st->partition = tp.partition;
+      st->target_topic = stored->elems[i].topic;
+      st->target_rkt = target_rkt(st->target_topic);
+      auto it = plan_copy.find(tp.topic);
+      if (it != plan_copy.end()) st->max_message_bytes = it->second.target_max_message_bytes;
+      st->waiting_target = it == plan_copy.end() || tp.partition >= it->second.target_partitions;
+      int64_t resume = stored->elems[i].offset;
+      if (resume >= 0) {
+        tp.offset = resume;
+        st->progress = core::PartitionProgress(resume);
+        st->stored = resume;
+        st->next_expected = resume;
+      } else {
+        tp.offset = start_offset(tp.topic, tp.partition, initial.count(tp.topic) > 0);
+      }
+      spdlog::info("flow {}: assigned {} from {}", flow.id, tp_name(tp.topic, tp.partition),
+                   resume >= 0 ? "stored position " + std::to_string(resume) : std::string("start policy"));
+      parts[{tp.topic, tp.partition}] = std::move(st);
+    }
+  }
+
+  int64_t start_offset(const std::string& topic, int32_t partition, bool initial) {
+    // Topics found after start-up are copied from their beginning, so records written before
+    // kmirror noticed the topic are not lost.
+    if (!initial || flow.start.kind == config::StartKind::kEarliest) return RD_KAFKA_OFFSET_BEGINNING;
+    if (flow.start.kind == config::StartKind::kLatest) return RD_KAFKA_OFFSET_END;
+    auto q = kafka::new_partition_list(1);
+    rd_kafka_topic_partition_list_add(q.get(), topic.c_str(), partition)->offset = flow.start.timestamp_ms;
+    if (rd_kafka_offsets_for_times(consumer.get(), q.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        q->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return RD_KAFKA_OFFSET_BEGINNING;
+    }
+    return q->elems[0].offset < 0 ? RD_KAFKA_OFFSET_END : q->elems[0].offset;
+  }
+
+  void apply_backpressure() {
+    const int64_t limit = flow.max_inflight_bytes;
+    bool over = inflight_bytes > limit || inflight_records > 1000000;
+    bool under = inflight_bytes < limit / 2 && inflight_records < 500000;
+    if (!backpressure && over) {
+      backpressure = true;
+      std::vector<PartitionState*> all;
+      for (auto& [k, s] : parts) all.push_back(s.get());
+      pause(all, false);
+      spdlog::debug("flow {}: backpressure on ({} bytes in flight)", flow.id, inflight_bytes);
+    } else if (backpressure && under) {
+      backpressure = false;
+      std::vector<PartitionState*> ready;
+      for (auto& [k, s] : parts) {
+        if (!s->failed && !s->waiting_target) ready.push_back(s.get());
+      }
+      pause(ready, true);
+    }
+  }
+
+  void publish_status(const std::string& state) {
+    FlowStatus st;
+    st.state = state;
+    st.inflight_bytes = inflight_bytes;
+    st.backpressure = backpressure;
+    st.replicated = total_replicated;
+    st.filtered = total_filtered;
+    st.bytes = total_bytes;
+    for (auto& [key, s] : parts) {
+      PartitionStatus p;
+      p.topic = s->source_topic;
+      p.partition = s->partition;
+      p.position = s->progress.committable().value_or(-1);
+      int64_t low = 0, high = -1;
+      if (rd_kafka_get_watermark_offsets(consumer.get(), s->source_topic.c_str(), s->partition, &low, &high) ==
+              RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0) {
+        p.source_end = high;
+        p.lag = std::max<int64_t>(0, high - std::max<int64_t>(p.position, low));
+      }
+      p.replicated = s->replicated;
+      p.filtered = s->filtered;
+      p.bytes = s->bytes;
+      p.error = s->error;
+      st.lag += p.lag;
+      st.partitions.push_back(std::move(p));
+    }
+    std::lock_guard lk(status_mu);
+    st.id = snapshot.id;
+    st.source = snapshot.source;
+    st.target = snapshot.target;
+    st.source_cluster_id = snapshot.source_cluster_id;
+    st.target_cluster_id = snapshot.target_cluster_id;
+    st.topic_errors = snapshot.topic_errors;
+    snapshot = std::move(st);
+  }
+
+  void run(const std::atomic<bool>& stop) {
+    stop_flag = &stop;
+    control = std::thread([this] { control_loop(); });
+    auto next_commit = Clock::now() + flow.commit_interval;
+    auto next_status = Clock::now();
+    auto next_log = Clock::now() + 10s;
+    uint64_t last_logged = 0;
+    publish_status("replicating");
+    try {
+      while (!stop) {
+        apply_plans();
+        int taken = 0;
+        if (!backpressure) {
+          int wait_ms = inflight_records > 0 ? 0 : 50;
+          while (taken < 2000) {
+            rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), taken == 0 ? wait_ms : 0);
+            if (m == nullptr) break;
+            handle(m);
+            ++taken;
+            if (inflight_bytes > flow.max_inflight_bytes) break;
+          }
+        } else {
+          // Keep serving group protocol callbacks while paused.
+          if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), 0)) handle(m);
+        }
+        rd_kafka_poll(producer.get(), (taken == 0 && inflight_records > 0) ? 5 : 0);
+        rd_kafka_poll(positions.get(), 0);
+        apply_backpressure();
+        auto now = Clock::now();
+        if (now >= next_commit) {
+          store_positions(false);
+          next_commit = now + flow.commit_interval;
+        }
+        if (now >= next_status) {
+          publish_status("replicating");
+          next_status = now + 1s;
+        }
+        if (now >= next_log) {
+          FlowStatus st;
+          {
+            std::lock_guard lk(status_mu);
+            st = snapshot;
+          }
+          spdlog::info("flow {}: {} replicated (+{}), {} filtered, lag {}, {} KiB in flight{}", flow.id,
+                       st.replicated, st.replicated - last_logged, st.filtered, st.lag,
+                       inflight_bytes / 1024, backpressure ? ", backpressure" : "");
+          last_logged = st.replicated;
+          next_log = now + 10s;
+        }
+      }
+    } catch (...) {
+      shutdown(false);
+      throw;
+    }
+    shutdown(true);
+  }
+
+  void shutdown(bool clean) {
+    publish_status("stopping");
+    spdlog::info("flow {}: stopping: flushing {} in-flight record(s)", flow.id, inflight_records);
+    std::vector<PartitionState*> all;
+    for (auto& [k, s] : parts) all.push_back(s.get());
+    pause(all, false);
+    drain(clean ? 30s : 10s);
+    store_positions(true);
+    {
+      std::lock_guard lk(plans_mu);
+      control_stop = true;
+    }
+    plans_cv.notify_all();
+    if (control.joinable()) control.join();
+    rd_kafka_consumer_close(consumer.get());  // leaves the group: partitions move at once
+    publish_status(clean ? "stopped" : "failed");
+    if (inflight_records > 0) {
+      spdlog::warn("flow {}: {} record(s) still in flight at exit; they are copied again on restart",
+                   flow.id, inflight_records);
+    }
+  }
+
+  ~Impl() {
+    control_stop = true;
+    plans_cv.notify_all();
+    if (control.joinable()) control.join();
+    // Records still in flight hold consumed messages: purge so their reports free them.
+    if (producer) {
+      rd_kafka_purge(producer.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      rd_kafka_poll(producer.get(), 0);
+      parts.clear();
+      rd_kafka_flush(producer.get(), 1000);
+    }
+    for (auto& [name, rkt] : target_topics) rd_kafka_topic_destroy(rkt);
+    target_topics.clear();
+  }
+};
+
+Flow::Flow(const config::Config& config, const config::FlowConfig& flow)
+    : impl_(std::make_unique<Impl>(config, flow)) {}
+Flow::~Flow() = default;
+
+void Flow::connect(std::chrono::milliseconds timeout) { impl_->connect(timeout); }
+void Flow::run(const std::atomic<bool>& stop) { impl_->run(stop); }
+
+FlowStatus Flow::status() const {
+  std::lock_guard lk(impl_->status_mu);
+  return impl_->snapshot;
+}
+
+}  // namespace kmirror::replicate

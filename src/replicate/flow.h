@@ -1,0 +1,71 @@
+// The data plane of one flow (source cluster -> target cluster): consume, apply the loop rule,
+// produce the same record to the same partition without copying its payload, and store the
+// source position in the target cluster once every earlier record is acknowledged.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace kmirror::replicate {
+
+struct PartitionStatus {
+  std::string topic;  // source topic
+  int32_t partition = 0;
+  int64_t position = -1;       // next source offset stored as replicated (-1: none yet)
+  int64_t source_end = -1;     // source high watermark last seen
+  int64_t lag = 0;             // source_end - position (records not yet replicated)
+  uint64_t replicated = 0;     // records acknowledged by the target, this run
+  uint64_t filtered = 0;       // records skipped by the loop rule, this run
+  uint64_t bytes = 0;          // payload bytes acknowledged, this run
+  std::string error;           // set when the partition is stopped; says why and the fix
+};
+
+struct FlowStatus {
+  std::string id;
+  std::string source;
+  std::string target;
+  std::string state = "starting";  // starting | replicating | stopping | stopped | failed
+  std::string source_cluster_id;
+  std::string target_cluster_id;
+  uint64_t replicated = 0;
+  uint64_t filtered = 0;
+  uint64_t bytes = 0;
+  int64_t inflight_bytes = 0;
+  int64_t lag = 0;
+  bool backpressure = false;
+  std::vector<std::string> topic_errors;
+  std::vector<PartitionStatus> partitions;
+};
+
+// Names of the flow's consumer group on the source and position group on the target.
+std::string flow_group_id(const config::FlowConfig& flow);
+
+class Flow {
+ public:
+  Flow(const config::Config& config, const config::FlowConfig& flow);
+  ~Flow();
+  Flow(const Flow&) = delete;
+  Flow& operator=(const Flow&) = delete;
+
+  // Connects to both clusters (clear error within the timeout when one is unreachable).
+  void connect(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Replicates until `stop` is set; then flushes in-flight records, stores positions and
+  // returns. Throws on a fatal error (after storing what is safe to store).
+  void run(const std::atomic<bool>& stop);
+
+  FlowStatus status() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kmirror::replicate

@@ -1,0 +1,62 @@
+// Topic discovery and creation: finds the source topics a flow replicates and makes sure the
+// target has each one, with the same partition count and the source's topic configs, before
+// any record is written to it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/topic_filter.h"
+#include "kafka/admin.h"
+#include "kafka/client.h"
+
+namespace kmirror::sync {
+
+// A source topic and what the data plane needs to copy it.
+struct TopicPlan {
+  std::string source_topic;
+  std::string target_topic;
+  int source_partitions = 0;
+  int target_partitions = 0;  // partitions p < target_partitions may be copied
+  int64_t target_max_message_bytes = 1048588;
+  std::string error;  // set: the topic is not replicated; says why and the fix
+  bool ready() const { return error.empty() && target_partitions > 0; }
+};
+
+// Source topic configs never copied (as MirrorMaker 2 does, plus timestamp type: kmirror
+// keeps source timestamps as CreateTime, which a LogAppendTime target would overwrite).
+bool is_excluded_topic_config(const std::string& name);
+
+struct TopicSyncOptions {
+  std::string source_name;
+  std::string target_name;
+  core::NamingPolicy naming = core::NamingPolicy::kIdentity;
+  int replication_factor = -1;
+  std::chrono::milliseconds timeout{30000};
+};
+
+class TopicSync {
+ public:
+  TopicSync(rd_kafka_t* source, rd_kafka_t* target, core::TopicFilter filter,
+            TopicSyncOptions options);
+
+  // One pass: lists source topics, creates missing target topics, extends partition counts,
+  // and returns a plan per replicated source topic (sorted by source name).
+  std::vector<TopicPlan> run_once();
+
+ private:
+  std::map<std::string, std::string> copied_configs(const kafka::TopicConfig& source) const;
+
+  rd_kafka_t* source_;
+  rd_kafka_t* target_;
+  core::TopicFilter filter_;
+  TopicSyncOptions options_;
+  kafka::Admin source_admin_;
+  kafka::Admin target_admin_;
+};
+
+}  // namespace kmirror::sync

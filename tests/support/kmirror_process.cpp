@@ -1,0 +1,174 @@
+#include "support/kmirror_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "harness/kafka_cluster.h"
+
+#ifndef KMIRROR_BINARY
+#error "KMIRROR_BINARY must name the kmirror executable (set by CMake)"
+#endif
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace kmirror::testing {
+namespace {
+
+pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    // Signals blocked by the test runner must not stay blocked in kmirror.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> argv;
+    std::string bin = KMIRROR_BINARY;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int decode_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+KmirrorProcess::KmirrorProcess(const std::string& config_yaml, std::vector<std::string> extra_args)
+    : dir_(harness::make_temp_dir("kmirror-proc")) {
+  std::ofstream(dir_ / "kmirror.yaml") << config_yaml;
+  std::vector<std::string> args = {"run", "--config", (dir_ / "kmirror.yaml").string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  pid_ = spawn(args, dir_ / "output.log");
+}
+
+KmirrorProcess::~KmirrorProcess() {
+  kill9();
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+bool KmirrorProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = decode_status(status);
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void KmirrorProcess::kill9() {
+  if (!running()) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  exit_code_ = decode_status(status);
+  pid_ = -1;
+}
+
+int KmirrorProcess::wait_exit(std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(50ms);
+  }
+  return exit_code_;
+}
+
+int KmirrorProcess::terminate(std::chrono::seconds timeout) {
+  if (running()) ::kill(pid_, SIGTERM);
+  int rc = wait_exit(timeout);
+  if (rc == -1) {
+    kill9();
+    return -1;
+  }
+  return rc;
+}
+
+std::string KmirrorProcess::output() const {
+  std::ifstream in(dir_ / "output.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+long KmirrorProcess::peak_rss_kib() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+int KmirrorProcess::run_to_end(const std::vector<std::string>& args, std::string& output,
+                               std::chrono::seconds timeout) {
+  fs::path dir = harness::make_temp_dir("kmirror-cmd");
+  pid_t pid = spawn(args, dir / "output.log");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  int rc = -1;
+  while (true) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      rc = decode_status(status);
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  std::ifstream in(dir / "output.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  output = ss.str();
+  fs::remove_all(dir);
+  return rc;
+}
+
+std::string two_cluster_config(const std::string& a_bootstrap, const std::string& b_bootstrap,
+                               const std::string& flow_id, const std::string& include_regex,
+                               const std::string& flow_extra) {
+  std::string yaml = "clusters:\n"
+                     "  - name: a\n"
+                     "    bootstrap_servers: \"" + a_bootstrap + "\"\n"
+                     "  - name: b\n"
+                     "    bootstrap_servers: \"" + b_bootstrap + "\"\n"
+                     "flows:\n"
+                     "  - source: a\n"
+                     "    target: b\n"
+                     "    id: " + flow_id + "\n"
+                     "    sync_interval: 2s\n"
+                     "    commit_interval: 500ms\n"
+                     "    topics:\n"
+                     "      include: [\"" + include_regex + "\"]\n" + flow_extra +
+                     "http:\n  enabled: false\n";
+  return yaml;
+}
+
+}  // namespace kmirror::testing
