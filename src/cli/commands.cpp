@@ -84,8 +84,8 @@ int connect_or_explain(FlowSet& flows) {
 
 int run_command(const RunOptions& options, const std::atomic<bool>& stop) {
   config::Config cfg = config::load_file(options.config_path);
-  spdlog::info("kmirror starting: {} cluster(s), {} flow(s) from {}", cfg.clusters.size(), cfg.flows.size(),
-               options.config_path);
+  spdlog::info("kmirror starting: {} cluster(s), {} flow(s) from {}", cfg.clusters.size(),
+               cfg.flows.size(), options.config_path);
   FlowSet flows(cfg);
   if (int rc = connect_or_explain(flows); rc != 0) return rc;
   flows.start();
@@ -106,8 +106,9 @@ class SampleProducer {
     rd_kafka_flush(producer_.get(), 10000);
   }
   SampleProducer(const std::string& bootstrap, int rate) : rate_(rate) {
-    producer_ = kafka::make_client(kafka::ClientKind::kProducer,
-                                   {{"bootstrap.servers", bootstrap}, {"linger.ms", "5"}, {"enable.idempotence", "true"}});
+    producer_ = kafka::make_client(
+        kafka::ClientKind::kProducer,
+        {{"bootstrap.servers", bootstrap}, {"linger.ms", "5"}, {"enable.idempotence", "true"}});
     thread_ = std::thread([this] { loop(); });
   }
   ~SampleProducer() { finish(); }
@@ -122,10 +123,12 @@ class SampleProducer {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() * rate_);
       while (n < due && !stop_) {
         std::string key = "customer-" + std::to_string(n % 97);
-        std::string value = R"({"order":)" + std::to_string(n) + R"(,"amount":)" + std::to_string((n * 37) % 1000) + "}";
-        auto err = rd_kafka_producev(producer_.get(), RD_KAFKA_V_TOPIC("orders"), RD_KAFKA_V_KEY(key.data(), key.size()),
-                                     RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                     RD_KAFKA_V_HEADER("app", "demo", 4), RD_KAFKA_V_END);
+        std::string value = R"({"order":)" + std::to_string(n) + R"(,"amount":)" +
+                            std::to_string((n * 37) % 1000) + "}";
+        auto err = rd_kafka_producev(
+            producer_.get(), RD_KAFKA_V_TOPIC("orders"), RD_KAFKA_V_KEY(key.data(), key.size()),
+            RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADER("app", "demo", 4), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
           ++n;
@@ -144,7 +147,8 @@ class SampleProducer {
 };
 
 uint64_t count_topic(const std::string& bootstrap, const std::string& topic) {
-  auto client = kafka::make_client(kafka::ClientKind::kProducer, {{"bootstrap.servers", bootstrap}});
+  auto client =
+      kafka::make_client(kafka::ClientKind::kProducer, {{"bootstrap.servers", bootstrap}});
   auto md = kafka::fetch_metadata(client.get(), 10s, topic);
   uint64_t total = 0;
   for (const auto& t : md.topics) {
@@ -159,19 +163,23 @@ uint64_t count_topic(const std::string& bootstrap, const std::string& topic) {
 }  // namespace
 
 int demo_command(const DemoOptions& options, const std::atomic<bool>& stop) {
-  std::cout << "kmirror demo: starting two local Apache Kafka clusters (regions us-east and eu-west)..."
-            << std::endl;
+  std::cout
+      << "kmirror demo: starting two local Apache Kafka clusters (regions us-east and eu-west)..."
+      << std::endl;
   harness::ClusterOptions cluster_options;
   cluster_options.jvm_heap = "512m";
   harness::Regions regions(2, cluster_options, {"us-east", "eu-west"});
   const std::string primary = regions[0].bootstrap();
   const std::string secondary = regions[1].bootstrap();
-  std::cout << "  us-east (primary)   " << primary << "\n  eu-west (secondary) " << secondary << std::endl;
+  std::cout << "  us-east (primary)   " << primary << "\n  eu-west (secondary) " << secondary
+            << std::endl;
 
   {
-    auto admin_client = kafka::make_client(kafka::ClientKind::kProducer, {{"bootstrap.servers", primary}});
+    auto admin_client =
+        kafka::make_client(kafka::ClientKind::kProducer, {{"bootstrap.servers", primary}});
     kafka::Admin admin(admin_client.get());
-    auto res = admin.create_topics({kafka::NewTopic{"orders", 6, 1, {{"retention.ms", "86400000"}}}});
+    auto res =
+        admin.create_topics({kafka::NewTopic{"orders", 6, 1, {{"retention.ms", "86400000"}}}});
     if (!res.empty() && res[0].code != RD_KAFKA_RESP_ERR_NO_ERROR) {
       throw std::runtime_error("cannot create the demo topic: " + res[0].error);
     }
@@ -179,17 +187,22 @@ int demo_command(const DemoOptions& options, const std::atomic<bool>& stop) {
 
   config::Config cfg = config::load_string(
       "clusters:\n"
-      "  - name: us-east\n    bootstrap_servers: \"" + primary + "\"\n"
-      "  - name: eu-west\n    bootstrap_servers: \"" + secondary + "\"\n"
-      "flows:\n"
-      "  - source: us-east\n    target: eu-west\n    sync_interval: 5s\n",
+      "  - name: us-east\n    bootstrap_servers: \"" +
+          primary +
+          "\"\n"
+          "  - name: eu-west\n    bootstrap_servers: \"" +
+          secondary +
+          "\"\n"
+          "flows:\n"
+          "  - source: us-east\n    target: eu-west\n    sync_interval: 5s\n",
       "<demo>");
   SampleProducer producer(primary, options.rate);
   FlowSet flows(cfg);
   if (int rc = connect_or_explain(flows); rc != 0) return rc;
   flows.start();
-  std::cout << "replicating us-east -> eu-west with identical topic names (Ctrl-C stops and cleans up)"
-            << std::endl;
+  std::cout
+      << "replicating us-east -> eu-west with identical topic names (Ctrl-C stops and cleans up)"
+      << std::endl;
 
   std::atomic<bool> demo_stop{false};
   auto started = std::chrono::steady_clock::now();
@@ -197,9 +210,11 @@ int demo_command(const DemoOptions& options, const std::atomic<bool>& stop) {
     while (!stop && !demo_stop) {
       std::this_thread::sleep_for(1s);
       auto st = flows.status().front();
-      auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
-      std::cout << "[" << elapsed.count() << "s] state=" << st.state << " produced=" << producer.produced()
-                << " replicated=" << st.replicated << " lag=" << st.lag << std::endl;
+      auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::steady_clock::now() - started);
+      std::cout << "[" << elapsed.count() << "s] state=" << st.state
+                << " produced=" << producer.produced() << " replicated=" << st.replicated
+                << " lag=" << st.lag << std::endl;
       if (options.duration_s > 0 && elapsed.count() >= options.duration_s) demo_stop = true;
     }
   });

@@ -14,7 +14,8 @@ namespace {
 class JsonFormatter : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count();
     nlohmann::json line = {{"ts_ms", ms},
                            {"level", spdlog::level::to_string_view(msg.level).data()},
                            {"msg", std::string(msg.payload.data(), msg.payload.size())}};
@@ -28,7 +29,8 @@ class JsonFormatter : public spdlog::formatter {
 }  // namespace
 
 void setup_logging(const std::string& format, const std::string& level) {
-  auto logger = std::make_shared<spdlog::logger>("kmirror", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("kmirror",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (format == "json") {
     logger->set_formatter(std::make_unique<JsonFormatter>());
   } else {

@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string log_format = "text";
   std::string log_level = "info";
-  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-format", log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
@@ -27,7 +28,8 @@ int main(int argc, char** argv) {
   kmirror::cli::DemoOptions demo;
   auto* demo_cmd = app.add_subcommand(
       "demo", "Start two local Kafka clusters, a sample producer and consumer, and replicate");
-  demo_cmd->add_option("--duration", demo.duration_s, "Stop after this many seconds (0: until Ctrl-C)");
+  demo_cmd->add_option("--duration", demo.duration_s,
+                       "Stop after this many seconds (0: until Ctrl-C)");
   demo_cmd->add_option("--rate", demo.rate, "Records per second of the sample producer");
   demo_cmd->add_option("--summary-file", demo.summary_file, "Write the final summary as JSON here");
 

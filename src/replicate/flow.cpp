@@ -19,7 +19,9 @@ namespace kmirror::replicate {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::string flow_group_id(const config::FlowConfig& flow) { return "kmirror." + flow.id; }
+std::string flow_group_id(const config::FlowConfig& flow) {
+  return "kmirror." + flow.id;
+}
 
 namespace {
 
@@ -41,7 +43,8 @@ int64_t headers_size(const rd_kafka_headers_t* hdrs) {
   const char* name;
   const void* value;
   size_t size;
-  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+  for (size_t i = 0;
+       rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
     total += static_cast<int64_t>(strlen(name) + size + 10);
   }
   return total;
@@ -72,11 +75,11 @@ struct Flow::Impl {
   core::ClusterHash source_hash = 0;
   core::ClusterHash target_hash = 0;
 
-  kafka::KafkaPtr consumer;       // source: records, through the flow's consumer group
-  kafka::KafkaPtr producer;       // target: records
-  kafka::KafkaPtr positions;      // target: stores positions as the flow group's offsets
-  kafka::KafkaPtr source_admin;   // source: metadata and admin calls of the control thread
-  kafka::KafkaPtr target_admin;   // target: same
+  kafka::KafkaPtr consumer;      // source: records, through the flow's consumer group
+  kafka::KafkaPtr producer;      // target: records
+  kafka::KafkaPtr positions;     // target: stores positions as the flow group's offsets
+  kafka::KafkaPtr source_admin;  // source: metadata and admin calls of the control thread
+  kafka::KafkaPtr target_admin;  // target: same
 
   // Control plane -> data plane hand-over.
   std::mutex plans_mu;
@@ -103,7 +106,10 @@ struct Flow::Impl {
   FlowStatus snapshot;
 
   Impl(const config::Config& c, const config::FlowConfig& f)
-      : config(c), flow(f), source_cluster(c.cluster(f.source)), target_cluster(c.cluster(f.target)) {
+      : config(c),
+        flow(f),
+        source_cluster(c.cluster(f.source)),
+        target_cluster(c.cluster(f.target)) {
     snapshot.id = f.id;
     snapshot.source = f.source;
     snapshot.target = f.target;
@@ -131,8 +137,10 @@ struct Flow::Impl {
   }
 
   void connect(std::chrono::milliseconds timeout) {
-    source_admin = kafka::make_client(kafka::ClientKind::kProducer, base_props(source_cluster, "admin"));
-    target_admin = kafka::make_client(kafka::ClientKind::kProducer, base_props(target_cluster, "admin"));
+    source_admin =
+        kafka::make_client(kafka::ClientKind::kProducer, base_props(source_cluster, "admin"));
+    target_admin =
+        kafka::make_client(kafka::ClientKind::kProducer, base_props(target_cluster, "admin"));
     std::string source_id, target_id;
     std::thread t([&] {
       try {
@@ -177,7 +185,8 @@ struct Flow::Impl {
     cprops["session.timeout.ms"] = "10000";
     cprops["heartbeat.interval.ms"] = "1000";
     // Prefetch is part of the memory budget: a quarter of it, at most librdkafka's default.
-    cprops["queued.max.messages.kbytes"] = std::to_string(std::clamp<int64_t>(limit / 4 / 1024, 1024, 65536));
+    cprops["queued.max.messages.kbytes"] =
+        std::to_string(std::clamp<int64_t>(limit / 4 / 1024, 1024, 65536));
     cprops["fetch.max.bytes"] = std::to_string(std::clamp<int64_t>(limit / 4, 1 << 20, 52428800));
     for (const auto& [k, v] : flow.consumer_properties) cprops[k] = v;
     auto cconf = kafka::make_conf(cprops);
@@ -195,7 +204,8 @@ struct Flow::Impl {
     // Never expire a record: an unreachable target means waiting (with backpressure), not loss.
     pprops["message.timeout.ms"] = "0";
     pprops["message.max.bytes"] = "104857600";
-    pprops["queue.buffering.max.kbytes"] = std::to_string(std::max<int64_t>(2 * limit / 1024, 16384));
+    pprops["queue.buffering.max.kbytes"] =
+        std::to_string(std::max<int64_t>(2 * limit / 1024, 16384));
     pprops["queue.buffering.max.messages"] = "2000000";
     for (const auto& [k, v] : flow.producer_properties) pprops[k] = v;
     auto pconf = kafka::make_conf(pprops);
@@ -215,10 +225,10 @@ struct Flow::Impl {
 
   void control_loop() {
     core::TopicFilter filter(flow.topics_include, flow.topics_exclude);
-    sync::TopicSync topic_sync(source_admin.get(), target_admin.get(), filter,
-                               sync::TopicSyncOptions{source_cluster.name, target_cluster.name,
-                                                      naming_of(flow), flow.replication_factor,
-                                                      30s});
+    sync::TopicSync topic_sync(
+        source_admin.get(), target_admin.get(), filter,
+        sync::TopicSyncOptions{source_cluster.name, target_cluster.name, naming_of(flow),
+                               flow.replication_factor, 30s});
     // New topics must be found within 10 s of their creation whatever the sync interval.
     auto interval = std::min<std::chrono::milliseconds>(flow.sync_interval, 5s);
     while (!control_stop) {
@@ -270,7 +280,8 @@ struct Flow::Impl {
   void pause(const std::vector<PartitionState*>& states, bool resume) {
     if (states.empty()) return;
     auto list = kafka::new_partition_list(static_cast<int>(states.size()));
-    for (auto* s : states) rd_kafka_topic_partition_list_add(list.get(), s->source_topic.c_str(), s->partition);
+    for (auto* s : states)
+      rd_kafka_topic_partition_list_add(list.get(), s->source_topic.c_str(), s->partition);
     if (resume) {
       rd_kafka_resume_partitions(consumer.get(), list.get());
     } else {
@@ -282,7 +293,8 @@ struct Flow::Impl {
     if (s.failed) return;
     s.failed = true;
     s.error = why;
-    spdlog::error("flow {}: partition {} stopped: {}", flow.id, tp_name(s.source_topic, s.partition), why);
+    spdlog::error("flow {}: partition {} stopped: {}", flow.id,
+                  tp_name(s.source_topic, s.partition), why);
     pause({&s}, false);
   }
 
@@ -308,7 +320,8 @@ struct Flow::Impl {
         }
       }
       for (auto* s : ready) {
-        spdlog::info("flow {}: target partition for {} is ready", flow.id, tp_name(s->source_topic, s->partition));
+        spdlog::info("flow {}: target partition for {} is ready", flow.id,
+                     tp_name(s->source_topic, s->partition));
         if (s->next_expected >= 0) seek(*s, s->next_expected);
       }
       pause(ready, true);
@@ -320,7 +333,8 @@ struct Flow::Impl {
         return;
       }
       auto list = kafka::new_partition_list(static_cast<int>(topics.size()));
-      for (const auto& t : topics) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+      for (const auto& t : topics)
+        rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
       kafka::check(rd_kafka_subscribe(consumer.get(), list.get()), "subscribe");
       spdlog::info("flow {}: replicating {} topic(s)", flow.id, topics.size());
     }
@@ -328,10 +342,11 @@ struct Flow::Impl {
 
   void seek(PartitionState& s, int64_t offset) {
     auto list = kafka::new_partition_list(1);
-    rd_kafka_topic_partition_list_add(list.get(), s.source_topic.c_str(), s.partition)->offset = offset;
+    rd_kafka_topic_partition_list_add(list.get(), s.source_topic.c_str(), s.partition)->offset =
+        offset;
     if (rd_kafka_error_t* err = rd_kafka_seek_partitions(consumer.get(), list.get(), 5000)) {
-      spdlog::warn("flow {}: seek {} to {} failed: {}", flow.id, tp_name(s.source_topic, s.partition),
-                   offset, rd_kafka_error_string(err));
+      spdlog::warn("flow {}: seek {} to {} failed: {}", flow.id,
+                   tp_name(s.source_topic, s.partition), offset, rd_kafka_error_string(err));
       rd_kafka_error_destroy(err);
     }
   }
@@ -359,12 +374,12 @@ struct Flow::Impl {
     // Loop rule first: a record already written to the target is dropped before any copy.
     rd_kafka_headers_t* ro_headers = nullptr;
     std::optional<core::Provenance> prov;
-    if (rd_kafka_message_headers(m.get(), &ro_headers) ==
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_message_headers(m.get(), &ro_headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       const void* value = nullptr;
       size_t size = 0;
       if (rd_kafka_header_get_last(ro_headers, core::kProvenanceHeader.data(), &value, &size) ==
-          RD_KAFKA_RESP_ERR_NO_ERROR && value != nullptr) {
+              RD_KAFKA_RESP_ERR_NO_ERROR &&
+          value != nullptr) {
         prov = core::decode({static_cast<const uint8_t*>(value), size});
       }
     }
@@ -375,7 +390,8 @@ struct Flow::Impl {
       return;
     }
 
-    int64_t size = static_cast<int64_t>(m->len + m->key_len) + headers_size(ro_headers) + kRecordOverhead;
+    int64_t size =
+        static_cast<int64_t>(m->len + m->key_len) + headers_size(ro_headers) + kRecordOverhead;
     if (size > s->max_message_bytes) {
       s->progress.sent(m->offset);  // never acknowledged: the position stays before it
       fail_partition(*s, "record at offset " + std::to_string(m->offset) + " is about " +
@@ -389,12 +405,15 @@ struct Flow::Impl {
 
     rd_kafka_headers_t* headers = nullptr;
     if (flow.provenance_headers) {
-      if (rd_kafka_message_detach_headers(m.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR || headers == nullptr) {
+      if (rd_kafka_message_detach_headers(m.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+          headers == nullptr) {
         headers = rd_kafka_headers_new(1);
       }
-      std::string encoded = core::encode(core::next_hop(prov, source_hash, target_hash, m->partition, m->offset));
+      std::string encoded =
+          core::encode(core::next_hop(prov, source_hash, target_hash, m->partition, m->offset));
       rd_kafka_header_remove(headers, core::kProvenanceHeader.data());
-      rd_kafka_header_add(headers, core::kProvenanceHeader.data(), -1, encoded.data(), encoded.size());
+      rd_kafka_header_add(headers, core::kProvenanceHeader.data(), -1, encoded.data(),
+                          encoded.size());
     } else if (rd_kafka_message_detach_headers(m.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       headers = nullptr;
     }
@@ -408,15 +427,17 @@ struct Flow::Impl {
       // delivery report frees (opaque).
       rd_kafka_resp_err_t err;
       if (headers != nullptr) {
-        err = rd_kafka_producev(producer.get(), RD_KAFKA_V_RKT(s->target_rkt), RD_KAFKA_V_PARTITION(m->partition),
-                                RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
-                                RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(headers),
-                                RD_KAFKA_V_OPAQUE(m.get()), RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            producer.get(), RD_KAFKA_V_RKT(s->target_rkt), RD_KAFKA_V_PARTITION(m->partition),
+            RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
+            RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(headers),
+            RD_KAFKA_V_OPAQUE(m.get()), RD_KAFKA_V_END);
       } else {
-        err = rd_kafka_producev(producer.get(), RD_KAFKA_V_RKT(s->target_rkt), RD_KAFKA_V_PARTITION(m->partition),
-                                RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
-                                RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE(m.get()),
-                                RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            producer.get(), RD_KAFKA_V_RKT(s->target_rkt), RD_KAFKA_V_PARTITION(m->partition),
+            RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
+            RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE(m.get()),
+            RD_KAFKA_V_END);
       }
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -454,16 +475,18 @@ struct Flow::Impl {
       total_bytes += m->len + m->key_len;
       return;
     }
-    std::string fix = report->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
-                          ? "; raise max.message.bytes on the target topic (and message.max.bytes "
-                            "on its brokers) and restart kmirror"
-                          : "; fix the cause and restart kmirror: the partition resumes at this record";
+    std::string fix =
+        report->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+            ? "; raise max.message.bytes on the target topic (and message.max.bytes "
+              "on its brokers) and restart kmirror"
+            : "; fix the cause and restart kmirror: the partition resumes at this record";
     fail_partition(*s, "the target refused the record at offset " + std::to_string(m->offset) +
                            " (topic '" + s->target_topic + "' on cluster '" + target_cluster.name +
                            "'): " + rd_kafka_err2str(report->err) + fix);
   }
 
-  static void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*, void* opaque) {
+  static void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
+                        void* opaque) {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
       spdlog::warn("flow {}: storing positions on the target failed (retried): {}",
                    static_cast<Impl*>(opaque)->flow.id, rd_kafka_err2str(err));
@@ -477,13 +500,15 @@ struct Flow::Impl {
     for (auto& [key, s] : parts) {
       auto c = s->progress.committable();
       if (!c || *c == s->stored) continue;
-      rd_kafka_topic_partition_list_add(list.get(), s->target_topic.c_str(), s->partition)->offset = *c;
+      rd_kafka_topic_partition_list_add(list.get(), s->target_topic.c_str(), s->partition)->offset =
+          *c;
       advanced.emplace_back(s.get(), *c);
     }
     if (advanced.empty()) return true;
     rd_kafka_resp_err_t err = rd_kafka_commit(positions.get(), list.get(), synchronous ? 0 : 1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      spdlog::warn("flow {}: storing positions on the target failed: {}", flow.id, rd_kafka_err2str(err));
+      spdlog::warn("flow {}: storing positions on the target failed: {}", flow.id,
+                   rd_kafka_err2str(err));
       return false;
     }
     for (auto& [s, c] : advanced) s->stored = c;
@@ -496,11 +521,13 @@ struct Flow::Impl {
     while (inflight_records > 0 && Clock::now() < deadline) rd_kafka_poll(producer.get(), 50);
   }
 
-  static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list, void* opaque) {
+  static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* list, void* opaque) {
     static_cast<Impl*>(opaque)->on_rebalance(rk, err, list);
   }
 
-  void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list) {
+  void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                    rd_kafka_topic_partition_list_t* list) {
     bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       assign(list);
@@ -522,7 +549,8 @@ struct Flow::Impl {
         drain(30s);
         store_positions(true);
       }
-      for (int i = 0; i < list->cnt; ++i) parts.erase({list->elems[i].topic, list->elems[i].partition});
+      for (int i = 0; i < list->cnt; ++i)
+        parts.erase({list->elems[i].topic, list->elems[i].partition});
       if (cooperative) {
         kafka::check(rd_kafka_incremental_unassign(rk, list), "incremental unassign");
       } else {
@@ -546,17 +574,20 @@ struct Flow::Impl {
     for (int i = 0; i < list->cnt; ++i) {
       const auto& tp = list->elems[i];
       auto it = plan_copy.find(tp.topic);
-      std::string target = it != plan_copy.end() ? it->second.target_topic
-                                                 : core::target_topic_name(naming_of(flow), source_cluster.name, tp.topic);
+      std::string target =
+          it != plan_copy.end()
+              ? it->second.target_topic
+              : core::target_topic_name(naming_of(flow), source_cluster.name, tp.topic);
       rd_kafka_topic_partition_list_add(stored.get(), target.c_str(), tp.partition);
     }
     // Positions must be known: starting anywhere else would skip or repeat records.
     while (true) {
       rd_kafka_resp_err_t err = rd_kafka_committed(positions.get(), stored.get(), 10000);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      spdlog::warn("flow {}: cannot read stored positions from cluster '{}' ({}), retrying", flow.id,
-                   target_cluster.name, rd_kafka_err2str(err));
-      if (stop_flag != nullptr && stop_flag->load()) throw std::runtime_error("stopped while assigning");
+      spdlog::warn("flow {}: cannot read stored positions from cluster '{}' ({}), retrying",
+                   flow.id, target_cluster.name, rd_kafka_err2str(err));
+      if (stop_flag != nullptr && stop_flag->load())
+        throw std::runtime_error("stopped while assigning");
       std::this_thread::sleep_for(1s);
     }
     for (int i = 0; i < list->cnt; ++i) {
@@ -578,8 +609,9 @@ struct Flow::Impl {
       } else {
         tp.offset = start_offset(tp.topic, tp.partition, initial.count(tp.topic) > 0);
       }
-      spdlog::info("flow {}: assigned {} from {}", flow.id, tp_name(tp.topic, tp.partition),
-                   resume >= 0 ? "stored position " + std::to_string(resume) : std::string("start policy"));
+      spdlog::info(
+          "flow {}: assigned {} from {}", flow.id, tp_name(tp.topic, tp.partition),
+          resume >= 0 ? "stored position " + std::to_string(resume) : std::string("start policy"));
       parts[{tp.topic, tp.partition}] = std::move(st);
     }
   }
@@ -587,10 +619,12 @@ struct Flow::Impl {
   int64_t start_offset(const std::string& topic, int32_t partition, bool initial) {
     // Topics found after start-up are copied from their beginning, so records written before
     // kmirror noticed the topic are not lost.
-    if (!initial || flow.start.kind == config::StartKind::kEarliest) return RD_KAFKA_OFFSET_BEGINNING;
+    if (!initial || flow.start.kind == config::StartKind::kEarliest)
+      return RD_KAFKA_OFFSET_BEGINNING;
     if (flow.start.kind == config::StartKind::kLatest) return RD_KAFKA_OFFSET_END;
     auto q = kafka::new_partition_list(1);
-    rd_kafka_topic_partition_list_add(q.get(), topic.c_str(), partition)->offset = flow.start.timestamp_ms;
+    rd_kafka_topic_partition_list_add(q.get(), topic.c_str(), partition)->offset =
+        flow.start.timestamp_ms;
     if (rd_kafka_offsets_for_times(consumer.get(), q.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         q->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return RD_KAFKA_OFFSET_BEGINNING;
@@ -632,8 +666,9 @@ struct Flow::Impl {
       p.partition = s->partition;
       p.position = s->progress.committable().value_or(-1);
       int64_t low = 0, high = -1;
-      if (rd_kafka_get_watermark_offsets(consumer.get(), s->source_topic.c_str(), s->partition, &low, &high) ==
-              RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0) {
+      if (rd_kafka_get_watermark_offsets(consumer.get(), s->source_topic.c_str(), s->partition,
+                                         &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          high >= 0) {
         p.source_end = high;
         p.lag = std::max<int64_t>(0, high - std::max<int64_t>(p.position, low));
       }
@@ -669,7 +704,8 @@ struct Flow::Impl {
         if (!backpressure) {
           int wait_ms = inflight_records > 0 ? 0 : 50;
           while (taken < 2000) {
-            rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), taken == 0 ? wait_ms : 0);
+            rd_kafka_message_t* m =
+                rd_kafka_consumer_poll(consumer.get(), taken == 0 ? wait_ms : 0);
             if (m == nullptr) break;
             handle(m);
             ++taken;
@@ -697,8 +733,8 @@ struct Flow::Impl {
             std::lock_guard lk(status_mu);
             st = snapshot;
           }
-          spdlog::info("flow {}: {} replicated (+{}), {} filtered, lag {}, {} KiB in flight{}", flow.id,
-                       st.replicated, st.replicated - last_logged, st.filtered, st.lag,
+          spdlog::info("flow {}: {} replicated (+{}), {} filtered, lag {}, {} KiB in flight{}",
+                       flow.id, st.replicated, st.replicated - last_logged, st.filtered, st.lag,
                        inflight_bytes / 1024, backpressure ? ", backpressure" : "");
           last_logged = st.replicated;
           next_log = now + 10s;
@@ -728,8 +764,9 @@ struct Flow::Impl {
     rd_kafka_consumer_close(consumer.get());  // leaves the group: partitions move at once
     publish_status(clean ? "stopped" : "failed");
     if (inflight_records > 0) {
-      spdlog::warn("flow {}: {} record(s) still in flight at exit; they are copied again on restart",
-                   flow.id, inflight_records);
+      spdlog::warn(
+          "flow {}: {} record(s) still in flight at exit; they are copied again on restart",
+          flow.id, inflight_records);
     }
   }
 
@@ -753,8 +790,12 @@ Flow::Flow(const config::Config& config, const config::FlowConfig& flow)
     : impl_(std::make_unique<Impl>(config, flow)) {}
 Flow::~Flow() = default;
 
-void Flow::connect(std::chrono::milliseconds timeout) { impl_->connect(timeout); }
-void Flow::run(const std::atomic<bool>& stop) { impl_->run(stop); }
+void Flow::connect(std::chrono::milliseconds timeout) {
+  impl_->connect(timeout);
+}
+void Flow::run(const std::atomic<bool>& stop) {
+  impl_->run(stop);
+}
 
 FlowStatus Flow::status() const {
   std::lock_guard lk(impl_->status_mu);

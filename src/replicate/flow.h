@@ -19,13 +19,13 @@ namespace kmirror::replicate {
 struct PartitionStatus {
   std::string topic;  // source topic
   int32_t partition = 0;
-  int64_t position = -1;       // next source offset stored as replicated (-1: none yet)
-  int64_t source_end = -1;     // source high watermark last seen
-  int64_t lag = 0;             // source_end - position (records not yet replicated)
-  uint64_t replicated = 0;     // records acknowledged by the target, this run
-  uint64_t filtered = 0;       // records skipped by the loop rule, this run
-  uint64_t bytes = 0;          // payload bytes acknowledged, this run
-  std::string error;           // set when the partition is stopped; says why and the fix
+  int64_t position = -1;    // next source offset stored as replicated (-1: none yet)
+  int64_t source_end = -1;  // source high watermark last seen
+  int64_t lag = 0;          // source_end - position (records not yet replicated)
+  uint64_t replicated = 0;  // records acknowledged by the target, this run
+  uint64_t filtered = 0;    // records skipped by the loop rule, this run
+  uint64_t bytes = 0;       // payload bytes acknowledged, this run
+  std::string error;        // set when the partition is stopped; says why and the fix
 };
 
 struct FlowStatus {

@@ -33,7 +33,8 @@ TopicSync::TopicSync(rd_kafka_t* source, rd_kafka_t* target, core::TopicFilter f
       source_admin_(source, options_.timeout),
       target_admin_(target, options_.timeout) {}
 
-std::map<std::string, std::string> TopicSync::copied_configs(const kafka::TopicConfig& source) const {
+std::map<std::string, std::string> TopicSync::copied_configs(
+    const kafka::TopicConfig& source) const {
   std::map<std::string, std::string> out;
   for (const auto& [name, entry] : source) {
     // Only what was set on the topic itself: broker defaults belong to each cluster.
@@ -48,7 +49,8 @@ std::vector<TopicPlan> TopicSync::run_once() {
   auto source_md = kafka::fetch_metadata(source_, options_.timeout);
   auto target_md = kafka::fetch_metadata(target_, options_.timeout);
   std::map<std::string, int> target_partitions;
-  for (const auto& t : target_md.topics) target_partitions[t.name] = static_cast<int>(t.partitions.size());
+  for (const auto& t : target_md.topics)
+    target_partitions[t.name] = static_cast<int>(t.partitions.size());
 
   std::vector<TopicPlan> plans;
   std::vector<std::string> to_create;
@@ -83,7 +85,8 @@ std::vector<TopicPlan> TopicSync::run_once() {
       auto it = by_name.find(plan.target_topic);
       if (it == by_name.end()) continue;
       const auto& r = it->second;
-      if (r.code == RD_KAFKA_RESP_ERR_NO_ERROR || r.code == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      if (r.code == RD_KAFKA_RESP_ERR_NO_ERROR ||
+          r.code == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         if (r.code == RD_KAFKA_RESP_ERR_NO_ERROR) {
           spdlog::info("created topic '{}' on cluster '{}' with {} partitions", plan.target_topic,
                        options_.target_name, plan.source_partitions);
@@ -113,7 +116,8 @@ std::vector<TopicPlan> TopicSync::run_once() {
             target_partitions[t.name] = static_cast<int>(t.partitions.size());
           }
           for (const auto& plan : plans) {
-            if (plan.target_partitions == -1 && !target_partitions.count(plan.target_topic)) return false;
+            if (plan.target_partitions == -1 && !target_partitions.count(plan.target_topic))
+              return false;
           }
           return true;
         },
@@ -135,8 +139,8 @@ std::vector<TopicPlan> TopicSync::run_once() {
                    plan.source_topic + "' on '" + options_.source_name + "' has " +
                    std::to_string(plan.source_partitions) +
                    "; kmirror copies partition p to partition p, so the counts must match: "
-                   "recreate the target topic with " + std::to_string(plan.source_partitions) +
-                   " partitions or exclude the topic";
+                   "recreate the target topic with " +
+                   std::to_string(plan.source_partitions) + " partitions or exclude the topic";
     } else if (plan.target_partitions < plan.source_partitions) {
       to_extend[plan.target_topic] = plan.source_partitions;
     }
@@ -157,7 +161,8 @@ std::vector<TopicPlan> TopicSync::run_once() {
   // The target's record size limit, so oversize records fail clearly before produce.
   std::vector<std::string> ready_targets;
   for (const auto& plan : plans) {
-    if (plan.error.empty() && plan.target_partitions > 0) ready_targets.push_back(plan.target_topic);
+    if (plan.error.empty() && plan.target_partitions > 0)
+      ready_targets.push_back(plan.target_topic);
   }
   if (!ready_targets.empty()) {
     auto configs = target_admin_.describe_topic_configs(ready_targets);

@@ -154,20 +154,27 @@ int KmirrorProcess::run_to_end(const std::vector<std::string>& args, std::string
 std::string two_cluster_config(const std::string& a_bootstrap, const std::string& b_bootstrap,
                                const std::string& flow_id, const std::string& include_regex,
                                const std::string& flow_extra) {
-  std::string yaml = "clusters:\n"
-                     "  - name: a\n"
-                     "    bootstrap_servers: \"" + a_bootstrap + "\"\n"
-                     "  - name: b\n"
-                     "    bootstrap_servers: \"" + b_bootstrap + "\"\n"
-                     "flows:\n"
-                     "  - source: a\n"
-                     "    target: b\n"
-                     "    id: " + flow_id + "\n"
-                     "    sync_interval: 2s\n"
-                     "    commit_interval: 500ms\n"
-                     "    topics:\n"
-                     "      include: [\"" + include_regex + "\"]\n" + flow_extra +
-                     "http:\n  enabled: false\n";
+  std::string yaml =
+      "clusters:\n"
+      "  - name: a\n"
+      "    bootstrap_servers: \"" +
+      a_bootstrap +
+      "\"\n"
+      "  - name: b\n"
+      "    bootstrap_servers: \"" +
+      b_bootstrap +
+      "\"\n"
+      "flows:\n"
+      "  - source: a\n"
+      "    target: b\n"
+      "    id: " +
+      flow_id +
+      "\n"
+      "    sync_interval: 2s\n"
+      "    commit_interval: 500ms\n"
+      "    topics:\n"
+      "      include: [\"" +
+      include_regex + "\"]\n" + flow_extra + "http:\n  enabled: false\n";
   return yaml;
 }
 

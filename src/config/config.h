@@ -1,0 +1,80 @@
+// kmirror's configuration model and its YAML loader. Every error names the file, the line, the
+// key and the fix (ConfigError); the CLI turns it into exit code 2.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace kmirror::config {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ClusterConfig {
+  std::string name;
+  std::string bootstrap_servers;
+  // librdkafka client properties passed through (TLS, SASL...). Values may be written as
+  // ${env:NAME} or ${file:/path} and are resolved at load time; never logged.
+  std::map<std::string, std::string> properties;
+
+  // What a librdkafka client of this cluster needs: `properties` plus bootstrap.servers.
+  std::map<std::string, std::string> client_properties() const;
+};
+
+enum class NamingPolicy { kIdentity, kPrefix };  // prefix: "<source cluster name>.<topic>"
+
+enum class StartKind { kEarliest, kLatest, kTimestamp };
+struct StartPosition {
+  StartKind kind = StartKind::kEarliest;
+  int64_t timestamp_ms = 0;  // for kTimestamp
+};
+
+enum class Delivery { kAtLeastOnce, kExactlyOnce };
+
+struct FlowConfig {
+  std::string source;  // cluster name
+  std::string target;  // cluster name
+  std::string id;      // "<source>-><target>" unless given; names the flow's groups and state
+  std::vector<std::string> topics_include = {".*"};  // regexes (ECMAScript), full match
+  std::vector<std::string> topics_exclude;
+  NamingPolicy naming = NamingPolicy::kIdentity;
+  StartPosition start;
+  Delivery delivery = Delivery::kAtLeastOnce;
+  bool provenance_headers = true;
+  int replication_factor = -1;  // for created target topics; -1: the target's default
+  std::chrono::milliseconds sync_interval{10000};   // topic discovery and control-plane sync
+  std::chrono::milliseconds commit_interval{1000};  // how often positions are stored
+  int64_t max_inflight_bytes =
+      64LL * 1024 * 1024;  // backpressure limit (buffer.max_inflight_bytes)
+  std::map<std::string, std::string> producer_properties;  // extra librdkafka producer props
+  std::map<std::string, std::string> consumer_properties;  // extra librdkafka consumer props
+};
+
+struct HttpConfig {
+  std::string bind = "127.0.0.1:9644";
+  bool enabled = true;
+};
+
+struct Config {
+  std::vector<ClusterConfig> clusters;
+  std::vector<FlowConfig> flows;
+  HttpConfig http;
+
+  // The cluster called `name`; throws std::out_of_range if there is none (a loaded Config's
+  // flows always name defined clusters).
+  const ClusterConfig& cluster(const std::string& name) const;
+};
+
+// Loads and validates a YAML file. Throws ConfigError("<file>:<line>: <problem>; <fix>").
+Config load_file(const std::string& path);
+// Same from text; `origin` names it in errors.
+Config load_string(const std::string& yaml, const std::string& origin = "<config>");
+
+}  // namespace kmirror::config
