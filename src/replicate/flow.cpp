@@ -37,6 +37,12 @@ std::string tp_name(const std::string& topic, int32_t partition) {
   return topic + "[" + std::to_string(partition) + "]";
 }
 
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 int64_t headers_size(const rd_kafka_headers_t* hdrs) {
   if (hdrs == nullptr) return 0;
   int64_t total = 0;
@@ -66,6 +72,7 @@ struct Flow::Impl {
     bool waiting_target = false;  // the target partition does not exist yet
     std::string error;
     uint64_t replicated = 0, filtered = 0, bytes = 0;
+    int64_t last_latency_ms = -1, record_age_ms = -1;
   };
 
   config::Config config;
@@ -74,6 +81,9 @@ struct Flow::Impl {
   config::ClusterConfig target_cluster;
   core::ClusterHash source_hash = 0;
   core::ClusterHash target_hash = 0;
+  // Origins whose records this flow does not relay (they reach the target by another flow).
+  std::set<core::ClusterHash> not_relayed;
+  bool relay_none = false;
 
   kafka::KafkaPtr consumer;      // source: records, through the flow's consumer group
   kafka::KafkaPtr producer;      // target: records
@@ -99,6 +109,9 @@ struct Flow::Impl {
   int64_t inflight_bytes = 0;
   int64_t inflight_records = 0;
   uint64_t total_replicated = 0, total_filtered = 0, total_bytes = 0;  // this run, all partitions
+  core::LatencyHistogram latency;
+  std::map<std::string, uint64_t> errors;  // data plane errors by kind
+  int64_t last_position_store_ms = 0;
   bool backpressure = false;
   const std::atomic<bool>* stop_flag = nullptr;
 
@@ -166,6 +179,18 @@ struct Flow::Impl {
     }
     source_hash = core::hash_cluster_id(source_id);
     target_hash = core::hash_cluster_id(target_id);
+    relay_none = flow.forward == config::Forward::kOriginOnly;
+    if (flow.forward == config::Forward::kAuto) {
+      // Another flow of this configuration copies origin O straight to our target: relaying
+      // O's records too would deliver them twice.
+      for (const auto& other : config.flows) {
+        if (other.target != flow.target || other.source == flow.source) continue;
+        auto rk = kafka::make_client(kafka::ClientKind::kProducer,
+                                     base_props(config.cluster(other.source), "probe"));
+        auto id = connect_cluster(rk.get(), config.cluster(other.source), timeout);
+        not_relayed.insert(core::hash_cluster_id(id));
+      }
+    }
     {
       std::lock_guard lk(status_mu);
       snapshot.source_cluster_id = source_id;
@@ -223,6 +248,15 @@ struct Flow::Impl {
 
   // ---- control plane thread ------------------------------------------------------------
 
+  static bool probe(rd_kafka_t* rk) {
+    try {
+      kafka::fetch_metadata(rk, 3s, "__consumer_offsets");
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+
   void control_loop() {
     core::TopicFilter filter(flow.topics_include, flow.topics_exclude);
     sync::TopicSync topic_sync(
@@ -252,8 +286,16 @@ struct Flow::Impl {
           }
         }
         snapshot.topic_errors = errors;
+        snapshot.source_reachable = snapshot.target_reachable = true;
+        snapshot.last_topic_sync_ms = now_ms();
+        snapshot.topics = static_cast<int>(plans.size());
       } catch (const std::exception& e) {
         spdlog::warn("flow {}: topic sync failed, retrying: {}", flow.id, e.what());
+        std::lock_guard slk(status_mu);
+        ++snapshot.errors["topic_sync"];
+        // Which side failed: a cheap metadata probe of each.
+        snapshot.source_reachable = probe(source_admin.get());
+        snapshot.target_reachable = probe(target_admin.get());
       }
       std::unique_lock lk(plans_mu);
       plans_cv.wait_for(lk, interval, [&] { return control_stop.load(); });
@@ -359,6 +401,7 @@ struct Flow::Impl {
       if (rd_kafka_fatal_error(consumer.get(), buf, sizeof(buf)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         throw std::runtime_error("source consumer failed fatally: " + std::string(buf));
       }
+      ++errors["consume"];
       spdlog::warn("flow {}: source: {}", flow.id, rd_kafka_message_errstr(m.get()));
       return;
     }
@@ -370,6 +413,8 @@ struct Flow::Impl {
       return;
     }
     s->next_expected = m->offset + 1;
+    if (int64_t ts = rd_kafka_message_timestamp(m.get(), nullptr); ts > 0)
+      s->record_age_ms = now_ms() - ts;
 
     // Loop rule first: a record already written to the target is dropped before any copy.
     rd_kafka_headers_t* ro_headers = nullptr;
@@ -383,7 +428,9 @@ struct Flow::Impl {
         prov = core::decode({static_cast<const uint8_t*>(value), size});
       }
     }
-    if (core::must_skip(prov, target_hash)) {
+    bool relayed_elsewhere = prov.has_value() && prov->origin() != source_hash &&
+                             (relay_none || not_relayed.count(prov->origin()) > 0);
+    if (core::must_skip(prov, target_hash) || relayed_elsewhere) {
       s->progress.skipped(m->offset);
       ++s->filtered;
       ++total_filtered;
@@ -445,6 +492,7 @@ struct Flow::Impl {
         continue;
       }
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
+      ++errors["produce"];
       s->progress.sent(m->offset);
       fail_partition(*s, "cannot produce the record at offset " + std::to_string(m->offset) +
                              " to '" + s->target_topic + "' on cluster '" + target_cluster.name +
@@ -473,6 +521,10 @@ struct Flow::Impl {
       s->bytes += m->len + m->key_len;
       ++total_replicated;
       total_bytes += m->len + m->key_len;
+      if (int64_t ts = rd_kafka_message_timestamp(m.get(), nullptr); ts > 0) {
+        s->last_latency_ms = now_ms() - ts;
+        latency.observe(s->last_latency_ms);
+      }
       return;
     }
     std::string fix =
@@ -480,6 +532,7 @@ struct Flow::Impl {
             ? "; raise max.message.bytes on the target topic (and message.max.bytes "
               "on its brokers) and restart kmirror"
             : "; fix the cause and restart kmirror: the partition resumes at this record";
+    ++errors["delivery"];
     fail_partition(*s, "the target refused the record at offset " + std::to_string(m->offset) +
                            " (topic '" + s->target_topic + "' on cluster '" + target_cluster.name +
                            "'): " + rd_kafka_err2str(report->err) + fix);
@@ -660,6 +713,9 @@ struct Flow::Impl {
     st.replicated = total_replicated;
     st.filtered = total_filtered;
     st.bytes = total_bytes;
+    st.latency = latency;
+    st.errors = errors;
+    st.last_position_store_ms = last_position_store_ms;
     for (auto& [key, s] : parts) {
       PartitionStatus p;
       p.topic = s->source_topic;
@@ -675,6 +731,8 @@ struct Flow::Impl {
       p.replicated = s->replicated;
       p.filtered = s->filtered;
       p.bytes = s->bytes;
+      p.last_latency_ms = s->last_latency_ms;
+      p.record_age_ms = s->record_age_ms;
       p.error = s->error;
       st.lag += p.lag;
       st.partitions.push_back(std::move(p));
@@ -686,6 +744,13 @@ struct Flow::Impl {
     st.source_cluster_id = snapshot.source_cluster_id;
     st.target_cluster_id = snapshot.target_cluster_id;
     st.topic_errors = snapshot.topic_errors;
+    st.source_reachable = snapshot.source_reachable;
+    st.target_reachable = snapshot.target_reachable;
+    st.last_topic_sync_ms = snapshot.last_topic_sync_ms;
+    st.topics = snapshot.topics;
+    for (const auto& [kind, n] : snapshot.errors) {
+      if (kind == "topic_sync") st.errors[kind] = n;
+    }
     snapshot = std::move(st);
   }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/histogram.h"
 
 namespace kmirror::replicate {
 
@@ -25,6 +26,8 @@ struct PartitionStatus {
   uint64_t replicated = 0;  // records acknowledged by the target, this run
   uint64_t filtered = 0;    // records skipped by the loop rule, this run
   uint64_t bytes = 0;       // payload bytes acknowledged, this run
+  int64_t last_latency_ms = -1;  // source timestamp -> target acknowledgement, last record
+  int64_t record_age_ms = -1;    // age of the last record when kmirror consumed it
   std::string error;        // set when the partition is stopped; says why and the fix
 };
 
@@ -41,6 +44,13 @@ struct FlowStatus {
   int64_t inflight_bytes = 0;
   int64_t lag = 0;
   bool backpressure = false;
+  bool source_reachable = false;  // the last control-plane pass reached the cluster
+  bool target_reachable = false;
+  int64_t last_topic_sync_ms = 0;  // epoch ms of the last successful topic sync
+  int64_t last_position_store_ms = 0;  // epoch ms of the last stored positions
+  int topics = 0;  // topics replicated
+  core::LatencyHistogram latency;  // source timestamp -> target ack (replication latency)
+  std::map<std::string, uint64_t> errors;  // by kind: produce, delivery, consume, position_store, topic_sync
   std::vector<std::string> topic_errors;
   std::vector<PartitionStatus> partitions;
 };
