@@ -81,6 +81,24 @@ std::string tail_lines(const fs::path& p, int lines) {
   return out;
 }
 
+// The first ERROR/FATAL line of a log and the few after it (the exception), or empty: a dying
+// broker's shutdown chatter can push the cause out of the tail.
+std::string first_error(const fs::path& p) {
+  std::ifstream in(p);
+  std::string line, out;
+  int remaining = -1;
+  while (remaining != 0 && std::getline(in, line)) {
+    if (remaining < 0 && line.find(" ERROR ") == std::string::npos &&
+        line.find(" FATAL ") == std::string::npos) {
+      continue;
+    }
+    if (remaining < 0) remaining = 6;
+    out += "    " + line + "\n";
+    --remaining;
+  }
+  return out;
+}
+
 // Runs a command, output to `log`; returns the exit status.
 int run_command(const std::vector<std::string>& argv, const fs::path& log) {
   pid_t pid = fork();
@@ -264,6 +282,10 @@ void KafkaCluster::write_properties(const Broker& b) const {
       {"auto.create.topics.enable", "false"},
       {"log.segment.bytes", "67108864"},
       {"log.cleaner.backoff.ms", "1000"},
+      // A broker restarted after kill -9 cannot re-register until its old session expires
+      // (default 9 s); a shorter session makes outages and restarts in tests quicker.
+      {"broker.heartbeat.interval.ms", "1000"},
+      {"broker.session.timeout.ms", "4000"},
   };
   for (const auto& [k, v] : options_.broker_properties) props[k] = v;
   std::ofstream out(b.dir / "server.properties");
@@ -277,7 +299,9 @@ void KafkaCluster::format_storage() {
   std::string cluster_id;
   std::srand(static_cast<unsigned>(getpid() ^
                                    std::chrono::steady_clock::now().time_since_epoch().count()));
-  for (int i = 0; i < 21; ++i) cluster_id += kAlphabet[std::rand() % 64];
+  // Never a leading '-': StorageTool's argument parser would take the id for an option.
+  cluster_id += kAlphabet[std::rand() % 62];
+  for (int i = 1; i < 21; ++i) cluster_id += kAlphabet[std::rand() % 64];
   cluster_id += kAlphabet[(std::rand() % 4) * 16];  // last char carries only 2 bits
   for (const auto& b : brokers_) {
     write_properties(b);
@@ -334,15 +358,19 @@ bool KafkaCluster::port_conflict(const Broker& b) const {
   return read_file(b.dir / "broker.log").find("Address already in use") != std::string::npos;
 }
 
-void KafkaCluster::wait_ready(std::chrono::seconds timeout, int expected_brokers) {
+void KafkaCluster::wait_ready(std::chrono::seconds timeout, int expected_brokers,
+                              const Broker* only) {
+  // Bootstrapping from `only` alone: no other broker can answer for it.
+  std::string servers = only ? "127.0.0.1:" + std::to_string(only->port) : bootstrap();
   auto client = kafka::make_client(kafka::ClientKind::kProducer,
-                                   {{"bootstrap.servers", bootstrap()}, {"log_level", "0"}});
+                                   {{"bootstrap.servers", servers}, {"log_level", "0"}});
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     for (const auto& b : brokers_) {
       if (b.pid > 0 && !alive(b.pid)) {
         throw HarnessError("broker " + std::to_string(b.node_id) + " of cluster " + options_.name +
-                           " exited during start-up; last lines of " +
+                           " exited during start-up; first error:\n" +
+                           first_error(b.dir / "broker.log") + "  last lines of " +
                            (b.dir / "broker.log").string() + ":\n" +
                            tail_lines(b.dir / "broker.log", 40));
       }
@@ -423,7 +451,7 @@ void KafkaCluster::kill_broker(int index) {
 void KafkaCluster::start_broker(int index, std::chrono::seconds timeout) {
   auto& b = brokers_.at(index);
   if (!alive(b.pid)) launch(b);
-  wait_ready(timeout, 1);
+  wait_ready(timeout, 1, &b);
 }
 
 bool KafkaCluster::running() const {

@@ -84,7 +84,7 @@ class KafkaCluster {
   void write_properties(const Broker& b) const;
   void format_storage();
   void launch(Broker& b);
-  void wait_ready(std::chrono::seconds timeout, int expected_brokers);
+  void wait_ready(std::chrono::seconds timeout, int expected_brokers, const Broker* only = nullptr);
   void signal_and_reap(Broker& b, int signal, std::chrono::milliseconds grace);
   bool port_conflict(const Broker& b) const;
 

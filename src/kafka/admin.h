@@ -35,6 +35,22 @@ struct ConfigEntry {
 };
 using TopicConfig = std::map<std::string, ConfigEntry>;
 
+struct GroupListing {
+  std::string id;
+  rd_kafka_consumer_group_state_t state = RD_KAFKA_CONSUMER_GROUP_STATE_UNKNOWN;
+  bool simple = false;  // no members ever joined: offsets committed by a standalone client
+};
+
+struct GroupDescription {
+  std::string id;
+  rd_kafka_consumer_group_state_t state = RD_KAFKA_CONSUMER_GROUP_STATE_UNKNOWN;
+  size_t members = 0;
+  std::string error;
+};
+
+// Committed offsets of one group: (topic, partition) -> offset.
+using GroupOffsets = std::map<std::pair<std::string, int32_t>, int64_t>;
+
 class Admin {
  public:
   // `rk` is any client handle (producer or consumer); not owned.
@@ -49,6 +65,14 @@ class Admin {
   // Replaces the topic's dynamic configuration with `configs` (AlterConfigs semantics).
   std::vector<TopicResult> alter_topic_configs(
       const std::map<std::string, std::map<std::string, std::string>>& configs);
+
+  std::vector<GroupListing> list_groups();
+  std::vector<GroupDescription> describe_groups(const std::vector<std::string>& ids);
+  // Every committed offset of the group (librdkafka 2.0 takes one group per request).
+  GroupOffsets list_group_offsets(const std::string& group);
+  // Commits `offsets` for the group; returns the partitions that failed, with reasons.
+  std::map<std::pair<std::string, int32_t>, std::string> alter_group_offsets(const std::string& group,
+                                                                            const GroupOffsets& offsets);
 
  private:
   EventPtr run(rd_kafka_event_type_t expected,

@@ -12,6 +12,8 @@
 #include "core/provenance.h"
 #include "core/topic_filter.h"
 #include "kafka/client.h"
+#include "kafka/reader.h"
+#include "replicate/offset_maps.h"
 #include "sync/topic_sync.h"
 
 namespace kmirror::replicate {
@@ -90,6 +92,7 @@ struct Flow::Impl {
   kafka::KafkaPtr positions;     // target: stores positions as the flow group's offsets
   kafka::KafkaPtr source_admin;  // source: metadata and admin calls of the control thread
   kafka::KafkaPtr target_admin;  // target: same
+  std::unique_ptr<OffsetMaps> offset_maps;
 
   // Control plane -> data plane hand-over.
   std::mutex plans_mu;
@@ -191,6 +194,8 @@ struct Flow::Impl {
         not_relayed.insert(core::hash_cluster_id(id));
       }
     }
+    offset_maps = std::make_unique<OffsetMaps>(base_props(target_cluster, "maps"), flow.id, source_hash, target_hash);
+    offset_maps->load(timeout);
     {
       std::lock_guard lk(status_mu);
       snapshot.source_cluster_id = source_id;
@@ -303,6 +308,13 @@ struct Flow::Impl {
   }
 
   // ---- data plane ----------------------------------------------------------------------
+
+  // The loop rule, plus records another flow of this configuration delivers to the target.
+  bool skippable(const std::optional<core::Provenance>& prov) const {
+    if (core::must_skip(prov, target_hash)) return true;
+    return prov.has_value() && prov->origin() != source_hash &&
+           (relay_none || not_relayed.count(prov->origin()) > 0);
+  }
 
   PartitionState* state_of(const std::string& topic, int32_t partition) {
     auto it = parts.find({topic, partition});
@@ -428,9 +440,7 @@ struct Flow::Impl {
         prov = core::decode({static_cast<const uint8_t*>(value), size});
       }
     }
-    bool relayed_elsewhere = prov.has_value() && prov->origin() != source_hash &&
-                             (relay_none || not_relayed.count(prov->origin()) > 0);
-    if (core::must_skip(prov, target_hash) || relayed_elsewhere) {
+    if (skippable(prov)) {
       s->progress.skipped(m->offset);
       ++s->filtered;
       ++total_filtered;
@@ -516,6 +526,7 @@ struct Flow::Impl {
     PartitionState* s = state_of(m.get());
     if (s == nullptr) return;  // partition revoked meanwhile; its position was not advanced
     if (report->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      offset_maps->record(s->target_topic, s->partition, m->offset, report->offset);
       s->progress.acked(m->offset);
       ++s->replicated;
       s->bytes += m->len + m->key_len;
@@ -566,6 +577,19 @@ struct Flow::Impl {
     }
     for (auto& [s, c] : advanced) s->stored = c;
     return true;
+  }
+
+  // Persists changed offset maps, trimmed to what the source still retains.
+  void persist_maps() {
+    std::map<OffsetMaps::Key, int64_t> lows;
+    for (auto& [key, s] : parts) {
+      int64_t low = -1, high = -1;
+      if (rd_kafka_get_watermark_offsets(consumer.get(), s->source_topic.c_str(), s->partition, &low, &high) ==
+              RD_KAFKA_RESP_ERR_NO_ERROR && low > 0) {
+        lows[{s->target_topic, s->partition}] = low;
+      }
+    }
+    offset_maps->persist(lows);
   }
 
   // Waits for every in-flight record (or the timeout), serving delivery reports.
@@ -653,7 +677,7 @@ struct Flow::Impl {
       auto it = plan_copy.find(tp.topic);
       if (it != plan_copy.end()) st->max_message_bytes = it->second.target_max_message_bytes;
       st->waiting_target = it == plan_copy.end() || tp.partition >= it->second.target_partitions;
-      int64_t resume = stored->elems[i].offset;
+      int64_t resume = resume_point(*st, stored->elems[i].offset);
       if (resume >= 0) {
         tp.offset = resume;
         st->progress = core::PartitionProgress(resume);
@@ -667,6 +691,47 @@ struct Flow::Impl {
           resume >= 0 ? "stored position " + std::to_string(resume) : std::string("start policy"));
       parts[{tp.topic, tp.partition}] = std::move(st);
     }
+  }
+
+  // Where a partition resumes: after its stored position, and after whatever the target holds
+  // beyond it (copied before a crash, position not yet stored), so a restart re-sends nothing
+  // it does not have to. Every source record in between must be on the target or be one the
+  // loop rule skips; the first that is neither is where copying resumes.
+  int64_t resume_point(const PartitionState& s, int64_t stored) {
+    std::optional<int64_t> frontier;
+    while (true) {
+      try {
+        frontier = offset_maps->catch_up(s.target_topic, s.partition, 60s);
+        break;
+      } catch (const std::exception& e) {
+        spdlog::warn("flow {}: {} (retrying)", flow.id, e.what());
+        if (stop_flag != nullptr && stop_flag->load()) throw;
+        std::this_thread::sleep_for(1s);
+      }
+    }
+    if (stored < 0 || !frontier || *frontier < stored) return stored;
+    int64_t resume = *frontier + 1;
+    bool complete = kafka::read_range(
+        base_props(source_cluster, "verify"), s.source_topic, s.partition, stored, *frontier + 1, 60s,
+        [&](const rd_kafka_message_t* m) {
+          if (m->offset >= resume) return;
+          if (offset_maps->recorded(s.target_topic, s.partition, m->offset)) return;
+          rd_kafka_headers_t* hdrs = nullptr;
+          std::optional<core::Provenance> prov;
+          const void* value = nullptr;
+          size_t size = 0;
+          if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+              rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            prov = core::decode({static_cast<const uint8_t*>(value), size});
+          }
+          if (!skippable(prov)) resume = m->offset;
+        });
+    if (!complete) return stored;
+    if (resume > stored) {
+      spdlog::info("flow {}: {} already holds source offsets up to {} on the target: resuming at {} instead of {}",
+                   flow.id, tp_name(s.source_topic, s.partition), *frontier, resume, stored);
+    }
+    return resume;
   }
 
   int64_t start_offset(const std::string& topic, int32_t partition, bool initial) {
@@ -758,6 +823,7 @@ struct Flow::Impl {
     stop_flag = &stop;
     control = std::thread([this] { control_loop(); });
     auto next_commit = Clock::now() + flow.commit_interval;
+    auto next_map_persist = Clock::now() + flow.sync_interval;
     auto next_status = Clock::now();
     auto next_log = Clock::now() + 10s;
     uint64_t last_logged = 0;
@@ -787,6 +853,10 @@ struct Flow::Impl {
         if (now >= next_commit) {
           store_positions(false);
           next_commit = now + flow.commit_interval;
+        }
+        if (now >= next_map_persist) {
+          persist_maps();
+          next_map_persist = now + flow.sync_interval;
         }
         if (now >= next_status) {
           publish_status("replicating");
@@ -820,6 +890,7 @@ struct Flow::Impl {
     pause(all, false);
     drain(clean ? 30s : 10s);
     store_positions(true);
+    persist_maps();
     {
       std::lock_guard lk(plans_mu);
       control_stop = true;

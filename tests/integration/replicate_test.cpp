@@ -5,6 +5,7 @@
 
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/provenance.h"
@@ -211,6 +212,13 @@ TEST_F(ReplicateTest, KillNineAndRestartLosesNothing) {
   // Duplicates may appear, so wait for at least every record, then for the copy to settle.
   ASSERT_TRUE(wait_for_settled(b(), topic, 200000, 180s)) << km.output();
   EXPECT_EQ(km.terminate(), 0);
+  std::istringstream lines(km.output());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("resuming") != std::string::npos || line.find("recovered") != std::string::npos ||
+        line.find("warn") != std::string::npos) {
+      std::cout << "  kmirror: " << line << std::endl;
+    }
+  }
   auto source = kmirror::testing::read_all(a(), topic);
   auto target = kmirror::testing::read_all(b(), topic);
   size_t duplicates = expect_replicated(source, target);

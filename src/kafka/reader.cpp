@@ -1,0 +1,32 @@
+#include "kafka/reader.h"
+
+namespace kmirror::kafka {
+
+bool read_range(const Properties& props, const std::string& topic, int32_t partition, int64_t from, int64_t to,
+                std::chrono::milliseconds timeout, const std::function<void(const rd_kafka_message_t*)>& visit) {
+  if (from >= to) return true;
+  auto p = props;
+  p["group.id"] = "kmirror.reader";
+  p["enable.auto.commit"] = "false";
+  p["enable.partition.eof"] = "true";
+  p["isolation.level"] = "read_committed";
+  auto rk = make_client(ClientKind::kConsumer, p);
+  auto list = new_partition_list(1);
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = from;
+  check(rd_kafka_assign(rk.get(), list.get()), "assign " + topic);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    MessagePtr m(rd_kafka_consumer_poll(rk.get(), 200));
+    if (!m) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (m->offset >= to) return true;
+      continue;
+    }
+    if (m->err) continue;
+    visit(m.get());
+    if (m->offset + 1 >= to) return true;
+  }
+  return false;
+}
+
+}  // namespace kmirror::kafka

@@ -1,0 +1,64 @@
+// The exact source -> target offset map of each replicated partition, kept three ways:
+// - in memory, extended by every delivery report;
+// - persisted as a compacted topic on the target (`kmirror.offset-maps`), one record per
+//   (flow, target topic, partition) holding the whole encoded map, trimmed to retention;
+// - rebuilt from the data itself: every copy carries its source offset in the provenance
+//   header, so whatever the persisted map lacks (a crash between two persists, a lost map
+//   topic) is recovered by reading the target partition from where the map ends.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "core/offset_map.h"
+#include "core/provenance.h"
+#include "kafka/client.h"
+
+namespace kmirror::replicate {
+
+inline constexpr const char* kOffsetMapsTopic = "kmirror.offset-maps";
+
+class OffsetMaps {
+ public:
+  using Key = std::pair<std::string, int32_t>;  // target topic, partition
+
+  // `target` are the target cluster's client properties; the flow id scopes the records.
+  OffsetMaps(kafka::Properties target, std::string flow_id, core::ClusterHash source,
+             core::ClusterHash target_hash);
+
+  // Reads the persisted maps of this flow (creating the topic if missing).
+  void load(std::chrono::milliseconds timeout);
+
+  // Reads the target partition from where its map ends to its current end and records every
+  // copy this flow made (provenance: written by the flow's source, now on the target).
+  // Returns the highest source offset found on the target, if any: the true copy frontier.
+  std::optional<int64_t> catch_up(const std::string& topic, int32_t partition,
+                                  std::chrono::milliseconds timeout);
+
+  void record(const std::string& topic, int32_t partition, int64_t source_offset,
+              int64_t target_offset);
+  core::Translation lookup(const std::string& topic, int32_t partition, int64_t source_offset);
+  // True when the copy of exactly `source_offset` is in the map.
+  bool recorded(const std::string& topic, int32_t partition, int64_t source_offset);
+
+  // Writes changed maps to the compacted topic; trims each below `source_low` when known.
+  void persist(const std::map<Key, int64_t>& source_low = {});
+
+ private:
+  std::string record_key(const Key& key) const;
+
+  kafka::Properties target_props_;
+  std::string flow_id_;
+  core::ClusterHash source_hash_;
+  core::ClusterHash target_hash_;
+  std::mutex mu_;
+  std::map<Key, core::OffsetMap> maps_;
+  std::map<Key, bool> dirty_;
+  kafka::KafkaPtr producer_;
+};
+
+}  // namespace kmirror::replicate
