@@ -58,23 +58,26 @@ constexpr size_t kMaxFlowIdLength = 200;       // it names consumer groups and s
 constexpr std::array<std::string_view, 3> kTopKeys = {"clusters", "flows", "http"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"name", "bootstrap_servers",
                                                           "properties"};
-constexpr std::array<std::string_view, 14> kFlowKeys = {"source",
+constexpr std::array<std::string_view, 17> kFlowKeys = {"source",
                                                         "target",
                                                         "id",
                                                         "topics",
+                                                        "groups",
+                                                        "pinned_configs",
                                                         "naming",
                                                         "start",
                                                         "delivery",
                                                         "provenance_headers",
+                                                        "forward",
                                                         "replication_factor",
                                                         "sync_interval",
                                                         "commit_interval",
                                                         "buffer",
                                                         "producer",
                                                         "consumer"};
-constexpr std::array<std::string_view, 2> kTopicsKeys = {"include", "exclude"};
+constexpr std::array<std::string_view, 2> kPatternKeys = {"include", "exclude"};
 constexpr std::array<std::string_view, 1> kBufferKeys = {"max_inflight_bytes"};
-constexpr std::array<std::string_view, 2> kHttpKeys = {"bind", "enabled"};
+constexpr std::array<std::string_view, 3> kHttpKeys = {"bind", "enabled", "token_file"};
 
 // Makes text safe for a one-line message: control characters escaped, long text shortened.
 std::string printable(std::string_view s, size_t max = 100) {
@@ -237,7 +240,9 @@ class Loader {
 
   ClusterConfig parse_cluster(const YAML::Node& node, int line, size_t index);
   FlowConfig parse_flow(const YAML::Node& node, int line, size_t index);
-  void parse_topics(const Entry& e, const std::string& where, FlowConfig& flow) const;
+  // `topics:` and `groups:`: include and exclude regex lists.
+  void parse_patterns(const Entry& e, const std::string& name, const std::string& where,
+                      std::vector<std::string>& include, std::vector<std::string>& exclude) const;
   void check_pattern(const std::string& pattern, int line, const std::string& what) const;
   StartPosition parse_start(const Entry& e, const std::string& where) const;
   HttpConfig parse_http(const Entry& e) const;
@@ -600,7 +605,7 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
   }
   const std::string where = "in flow " + label;
   check_keys(map, kFlowKeys, where, [](const std::string& key) -> std::string {
-    if (contains(kTopicsKeys, key)) return "put '" + key + "' under 'topics'";
+    if (contains(kPatternKeys, key)) return "put '" + key + "' under 'topics'";
     if (contains(kBufferKeys, key)) return "put '" + key + "' under 'buffer'";
     if (key.find('.') != std::string::npos) {
       return "librdkafka properties go under 'producer' or 'consumer'";
@@ -649,7 +654,15 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
                         : "give one of the flows an explicit, distinct 'id'");
   }
 
-  if (const Entry* topics = map.find("topics")) parse_topics(*topics, where, flow);
+  if (const Entry* topics = map.find("topics")) {
+    parse_patterns(*topics, "topics", where, flow.topics_include, flow.topics_exclude);
+  }
+  if (const Entry* groups = map.find("groups")) {
+    parse_patterns(*groups, "groups", where, flow.groups_include, flow.groups_exclude);
+  }
+  if (const Entry* pinned = map.find("pinned_configs")) {
+    flow.pinned_configs = string_list(*pinned, where);
+  }
 
   if (const Entry* e = map.find("naming")) {
     static const std::string kFix = "use one of: identity, prefix";
@@ -685,6 +698,19 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
   if (const Entry* e = map.find("provenance_headers")) {
     flow.provenance_headers = bool_value(*e, where);
     meta.provenance_line = e->line();
+  }
+  if (const Entry* e = map.find("forward")) {
+    static const std::string kFix = "use one of: auto, all, origin-only";
+    std::string v = string_value(*e, where, kFix);
+    if (v == "auto") {
+      flow.forward = Forward::kAuto;
+    } else if (v == "all") {
+      flow.forward = Forward::kAll;
+    } else if (v == "origin-only") {
+      flow.forward = Forward::kOriginOnly;
+    } else {
+      fail(e->line(), "invalid forward " + quote(v) + " " + where, kFix);
+    }
   }
   if (const Entry* e = map.find("replication_factor")) {
     static const std::string kFix =
@@ -726,21 +752,23 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
   return flow;
 }
 
-void Loader::parse_topics(const Entry& e, const std::string& where, FlowConfig& flow) const {
-  std::string topics_where = "in 'topics' of " + where.substr(3);
-  Map map = as_map(e.value, e.key_line, "'topics' " + where,
-                   "write 'topics: {include: [\".*\"], exclude: []}'", topics_where);
-  check_keys(map, kTopicsKeys, topics_where, nullptr);
+void Loader::parse_patterns(const Entry& e, const std::string& name, const std::string& where,
+                            std::vector<std::string>& include_out,
+                            std::vector<std::string>& exclude_out) const {
+  std::string list_where = "in '" + name + "' of " + where.substr(3);
+  Map map = as_map(e.value, e.key_line, "'" + name + "' " + where,
+                   "write '" + name + ": {include: [\".*\"], exclude: []}'", list_where);
+  check_keys(map, kPatternKeys, list_where, nullptr);
   if (const Entry* include = map.find("include")) {
-    flow.topics_include = string_list(*include, topics_where);
-    if (flow.topics_include.empty()) {
+    include_out = string_list(*include, list_where);
+    if (include_out.empty()) {
       fail(include->line(),
-           "'include' " + topics_where + " is empty, so nothing would be replicated",
+           "'include' " + list_where + " is empty, so nothing would be replicated",
            "list at least one pattern, e.g. include: [\".*\"]");
     }
   }
   if (const Entry* exclude = map.find("exclude")) {
-    flow.topics_exclude = string_list(*exclude, topics_where);
+    exclude_out = string_list(*exclude, list_where);
   }
   // Items of a block list are on consecutive lines; use the line of each item for its error.
   for (const auto* key : {"include", "exclude"}) {
@@ -748,7 +776,7 @@ void Loader::parse_topics(const Entry& e, const std::string& where, FlowConfig& 
     if (list == nullptr || !list->value.IsSequence()) continue;
     for (const auto& item : list->value) {
       check_pattern(item.Scalar(), line_of(item, list->line()),
-                    "'" + std::string(key) + "' " + topics_where);
+                    "'" + std::string(key) + "' " + list_where);
     }
   }
 }
@@ -842,11 +870,15 @@ HttpConfig Loader::parse_http(const Entry& e) const {
     if (!ok) fail(bind->line(), "invalid bind address " + quote(http.bind) + " " + where, kFix);
   }
   if (const Entry* enabled = map.find("enabled")) http.enabled = bool_value(*enabled, where);
+  if (const Entry* tf = map.find("token_file")) {
+    http.token_file = string_value(*tf, where, "write the path of a file holding the bearer token");
+  }
   return http;
 }
 
-// A flow without provenance headers cannot tell a record it copied earlier from a new one, so
-// any cycle of flows through it copies records around forever.
+// A flow without provenance headers writes copies that look like new records, so on any cycle
+// of flows through it records come back to where they started (forever if no flow of the cycle
+// writes headers).
 void Loader::check_loops(const Config& config) const {
   std::map<std::string, std::vector<std::string>> next;
   for (const auto& f : config.flows) next[f.source].push_back(f.target);
@@ -880,7 +912,7 @@ void Loader::check_loops(const Config& config) const {
     for (const auto& c : path) cycle += (cycle.empty() ? "" : " -> ") + c;
     fail(line,
          "flow " + quote(flow.id) + " (provenance_headers: false) is part of the cycle " + cycle +
-             ", which would replicate records around it forever",
+             ", so records would be copied back into the clusters they came from",
          "enable provenance_headers on every flow of the cycle");
   }
 }

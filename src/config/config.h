@@ -38,6 +38,13 @@ struct StartPosition {
 
 enum class Delivery { kAtLeastOnce, kExactlyOnce };
 
+// Which records a flow forwards besides those produced on its source cluster (multi-hop).
+// auto: records from any origin except one that has its own direct flow to the target in
+// this configuration (a full mesh then delivers one copy per cluster, a chain still relays);
+// all: every record not yet written to the target; origin-only: only records produced on the
+// source cluster itself.
+enum class Forward { kAuto, kAll, kOriginOnly };
+
 struct FlowConfig {
   std::string source;  // cluster name
   std::string target;  // cluster name
@@ -48,6 +55,10 @@ struct FlowConfig {
   StartPosition start;
   Delivery delivery = Delivery::kAtLeastOnce;
   bool provenance_headers = true;
+  Forward forward = Forward::kAuto;
+  std::vector<std::string> groups_include = {".*"};  // consumer groups whose offsets are synced
+  std::vector<std::string> groups_exclude;           // kmirror's own groups never are
+  std::vector<std::string> pinned_configs;           // topic configs never changed on the target
   int replication_factor = -1;  // for created target topics; -1: the target's default
   std::chrono::milliseconds sync_interval{10000};   // topic discovery and control-plane sync
   std::chrono::milliseconds commit_interval{1000};  // how often positions are stored
@@ -60,6 +71,9 @@ struct FlowConfig {
 struct HttpConfig {
   std::string bind = "127.0.0.1:9644";
   bool enabled = true;
+  // File holding the bearer token the endpoints require (else env KMIRROR_HTTP_TOKEN); read
+  // when the server starts, never logged. Required for a bind beyond loopback.
+  std::string token_file;
 };
 
 struct Config {

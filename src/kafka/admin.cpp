@@ -161,12 +161,14 @@ std::vector<GroupListing> Admin::list_groups() {
   auto ev = run(RD_KAFKA_EVENT_LISTCONSUMERGROUPS_RESULT,
                 [&](auto* q, auto* opts) { rd_kafka_ListConsumerGroups(rk_, opts, q); });
   size_t n = 0;
-  auto* listings = rd_kafka_ListConsumerGroups_result_valid(rd_kafka_event_ListConsumerGroups_result(ev.get()), &n);
+  auto* listings = rd_kafka_ListConsumerGroups_result_valid(
+      rd_kafka_event_ListConsumerGroups_result(ev.get()), &n);
   std::vector<GroupListing> out;
   for (size_t i = 0; i < n; ++i) {
-    out.push_back(GroupListing{rd_kafka_ConsumerGroupListing_group_id(listings[i]),
-                               rd_kafka_ConsumerGroupListing_state(listings[i]),
-                               rd_kafka_ConsumerGroupListing_is_simple_consumer_group(listings[i]) != 0});
+    out.push_back(
+        GroupListing{rd_kafka_ConsumerGroupListing_group_id(listings[i]),
+                     rd_kafka_ConsumerGroupListing_state(listings[i]),
+                     rd_kafka_ConsumerGroupListing_is_simple_consumer_group(listings[i]) != 0});
   }
   return out;
 }
@@ -179,7 +181,8 @@ std::vector<GroupDescription> Admin::describe_groups(const std::vector<std::stri
     rd_kafka_DescribeConsumerGroups(rk_, names.data(), names.size(), opts, q);
   });
   size_t n = 0;
-  auto* groups = rd_kafka_DescribeConsumerGroups_result_groups(rd_kafka_event_DescribeConsumerGroups_result(ev.get()), &n);
+  auto* groups = rd_kafka_DescribeConsumerGroups_result_groups(
+      rd_kafka_event_DescribeConsumerGroups_result(ev.get()), &n);
   std::vector<GroupDescription> out;
   for (size_t i = 0; i < n; ++i) {
     const rd_kafka_error_t* err = rd_kafka_ConsumerGroupDescription_error(groups[i]);
@@ -192,44 +195,53 @@ std::vector<GroupDescription> Admin::describe_groups(const std::vector<std::stri
 }
 
 GroupOffsets Admin::list_group_offsets(const std::string& group) {
-  rd_kafka_ListConsumerGroupOffsets_t* req = rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);
-  auto ev = run(RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT,
-                [&](auto* q, auto* opts) { rd_kafka_ListConsumerGroupOffsets(rk_, &req, 1, opts, q); });
+  rd_kafka_ListConsumerGroupOffsets_t* req =
+      rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);
+  auto ev = run(RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT, [&](auto* q, auto* opts) {
+    rd_kafka_ListConsumerGroupOffsets(rk_, &req, 1, opts, q);
+  });
   rd_kafka_ListConsumerGroupOffsets_destroy(req);
   size_t n = 0;
-  auto* res = rd_kafka_ListConsumerGroupOffsets_result_groups(rd_kafka_event_ListConsumerGroupOffsets_result(ev.get()), &n);
+  auto* res = rd_kafka_ListConsumerGroupOffsets_result_groups(
+      rd_kafka_event_ListConsumerGroupOffsets_result(ev.get()), &n);
   GroupOffsets out;
   for (size_t i = 0; i < n; ++i) {
     if (const rd_kafka_error_t* err = rd_kafka_group_result_error(res[i])) {
-      throw KafkaError(rd_kafka_error_code(err), "offsets of group " + group + ": " + rd_kafka_error_string(err));
+      throw KafkaError(rd_kafka_error_code(err),
+                       "offsets of group " + group + ": " + rd_kafka_error_string(err));
     }
     const auto* parts = rd_kafka_group_result_partitions(res[i]);
     for (int p = 0; parts != nullptr && p < parts->cnt; ++p) {
       const auto& tp = parts->elems[p];
-      if (tp.err == RD_KAFKA_RESP_ERR_NO_ERROR && tp.offset >= 0) out[{tp.topic, tp.partition}] = tp.offset;
+      if (tp.err == RD_KAFKA_RESP_ERR_NO_ERROR && tp.offset >= 0)
+        out[{tp.topic, tp.partition}] = tp.offset;
     }
   }
   return out;
 }
 
-std::map<std::pair<std::string, int32_t>, std::string> Admin::alter_group_offsets(const std::string& group,
-                                                                                 const GroupOffsets& offsets) {
+std::map<std::pair<std::string, int32_t>, std::string> Admin::alter_group_offsets(
+    const std::string& group, const GroupOffsets& offsets) {
   std::map<std::pair<std::string, int32_t>, std::string> failed;
   if (offsets.empty()) return failed;
   auto list = new_partition_list(static_cast<int>(offsets.size()));
-  for (const auto& [tp, off] : offsets) rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second)->offset = off;
-  rd_kafka_AlterConsumerGroupOffsets_t* req = rd_kafka_AlterConsumerGroupOffsets_new(group.c_str(), list.get());
+  for (const auto& [tp, off] : offsets)
+    rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second)->offset = off;
+  rd_kafka_AlterConsumerGroupOffsets_t* req =
+      rd_kafka_AlterConsumerGroupOffsets_new(group.c_str(), list.get());
   EventPtr ev;
   try {
-    ev = run(RD_KAFKA_EVENT_ALTERCONSUMERGROUPOFFSETS_RESULT,
-             [&](auto* q, auto* opts) { rd_kafka_AlterConsumerGroupOffsets(rk_, &req, 1, opts, q); });
+    ev = run(RD_KAFKA_EVENT_ALTERCONSUMERGROUPOFFSETS_RESULT, [&](auto* q, auto* opts) {
+      rd_kafka_AlterConsumerGroupOffsets(rk_, &req, 1, opts, q);
+    });
   } catch (...) {
     rd_kafka_AlterConsumerGroupOffsets_destroy(req);
     throw;
   }
   rd_kafka_AlterConsumerGroupOffsets_destroy(req);
   size_t n = 0;
-  auto* res = rd_kafka_AlterConsumerGroupOffsets_result_groups(rd_kafka_event_AlterConsumerGroupOffsets_result(ev.get()), &n);
+  auto* res = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+      rd_kafka_event_AlterConsumerGroupOffsets_result(ev.get()), &n);
   for (size_t i = 0; i < n; ++i) {
     if (const rd_kafka_error_t* err = rd_kafka_group_result_error(res[i])) {
       for (const auto& [tp, off] : offsets) failed[tp] = rd_kafka_error_string(err);
@@ -238,7 +250,8 @@ std::map<std::pair<std::string, int32_t>, std::string> Admin::alter_group_offset
     const auto* parts = rd_kafka_group_result_partitions(res[i]);
     for (int p = 0; parts != nullptr && p < parts->cnt; ++p) {
       const auto& tp = parts->elems[p];
-      if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR) failed[{tp.topic, tp.partition}] = rd_kafka_err2str(tp.err);
+      if (tp.err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        failed[{tp.topic, tp.partition}] = rd_kafka_err2str(tp.err);
     }
   }
   return failed;

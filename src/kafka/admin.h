@@ -71,8 +71,8 @@ class Admin {
   // Every committed offset of the group (librdkafka 2.0 takes one group per request).
   GroupOffsets list_group_offsets(const std::string& group);
   // Commits `offsets` for the group; returns the partitions that failed, with reasons.
-  std::map<std::pair<std::string, int32_t>, std::string> alter_group_offsets(const std::string& group,
-                                                                            const GroupOffsets& offsets);
+  std::map<std::pair<std::string, int32_t>, std::string> alter_group_offsets(
+      const std::string& group, const GroupOffsets& offsets);
 
  private:
   EventPtr run(rd_kafka_event_type_t expected,

@@ -2,8 +2,9 @@
 
 namespace kmirror::kafka {
 
-bool read_range(const Properties& props, const std::string& topic, int32_t partition, int64_t from, int64_t to,
-                std::chrono::milliseconds timeout, const std::function<void(const rd_kafka_message_t*)>& visit) {
+bool read_range(const Properties& props, const std::string& topic, int32_t partition, int64_t from,
+                int64_t to, std::chrono::milliseconds timeout,
+                const std::function<void(const rd_kafka_message_t*)>& visit) {
   if (from >= to) return true;
   auto p = props;
   p["group.id"] = "kmirror.reader";

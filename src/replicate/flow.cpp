@@ -14,6 +14,7 @@
 #include "kafka/client.h"
 #include "kafka/reader.h"
 #include "replicate/offset_maps.h"
+#include "sync/group_sync.h"
 #include "sync/topic_sync.h"
 
 namespace kmirror::replicate {
@@ -194,7 +195,8 @@ struct Flow::Impl {
         not_relayed.insert(core::hash_cluster_id(id));
       }
     }
-    offset_maps = std::make_unique<OffsetMaps>(base_props(target_cluster, "maps"), flow.id, source_hash, target_hash);
+    offset_maps = std::make_unique<OffsetMaps>(base_props(target_cluster, "maps"), flow.id,
+                                               source_hash, target_hash);
     offset_maps->load(timeout);
     {
       std::lock_guard lk(status_mu);
@@ -214,6 +216,9 @@ struct Flow::Impl {
     cprops["partition.assignment.strategy"] = "cooperative-sticky";
     cprops["session.timeout.ms"] = "10000";
     cprops["heartbeat.interval.ms"] = "1000";
+    // Partition increases on the source are noticed through metadata refreshes.
+    cprops["topic.metadata.refresh.interval.ms"] =
+        std::to_string(std::min<int64_t>(flow.sync_interval.count(), 10000));
     // Prefetch is part of the memory budget: a quarter of it, at most librdkafka's default.
     cprops["queued.max.messages.kbytes"] =
         std::to_string(std::clamp<int64_t>(limit / 4 / 1024, 1024, 65536));
@@ -267,10 +272,18 @@ struct Flow::Impl {
     sync::TopicSync topic_sync(
         source_admin.get(), target_admin.get(), filter,
         sync::TopicSyncOptions{source_cluster.name, target_cluster.name, naming_of(flow),
-                               flow.replication_factor, 30s});
+                               flow.replication_factor, 30s, flow.pinned_configs});
+    sync::GroupSync group_sync(source_admin.get(), target_admin.get(),
+                               sync::GroupSyncOptions{source_cluster.name, target_cluster.name,
+                                                      flow.groups_include, flow.groups_exclude});
     // New topics must be found within 10 s of their creation whatever the sync interval.
     auto interval = std::min<std::chrono::milliseconds>(flow.sync_interval, 5s);
+    auto next_group_sync = Clock::now();
     while (!control_stop) {
+      if (Clock::now() >= next_group_sync && initial_known) {
+        sync_groups(group_sync);
+        next_group_sync = Clock::now() + flow.sync_interval;
+      }
       try {
         auto result = topic_sync.run_once();
         std::vector<std::string> errors;
@@ -304,6 +317,42 @@ struct Flow::Impl {
       }
       std::unique_lock lk(plans_mu);
       plans_cv.wait_for(lk, interval, [&] { return control_stop.load(); });
+    }
+  }
+
+  // Translates every matching source group's offsets to the target (exact, via the maps).
+  void sync_groups(sync::GroupSync& group_sync) {
+    try {
+      auto report = group_sync.run_once(
+          [&](const std::string& topic) -> std::optional<std::string> {
+            std::lock_guard lk(plans_mu);
+            auto it = plans.find(topic);
+            if (it == plans.end() || !it->second.ready()) return std::nullopt;
+            return it->second.target_topic;
+          },
+          [&](const std::string& topic, int32_t p, int64_t offset) {
+            return offset_maps->lookup(topic, p, offset);
+          });
+      for (const auto& f : report.failures)
+        spdlog::warn("flow {}: group offset sync: {}", flow.id, f);
+      std::lock_guard lk(status_mu);
+      snapshot.groups_synced = report.groups_synced;
+      snapshot.last_group_sync_ms = now_ms();
+      for (const auto& g : report.skipped_active) {
+        if (std::find(snapshot.groups_skipped_active.begin(), snapshot.groups_skipped_active.end(),
+                      g) == snapshot.groups_skipped_active.end()) {
+          spdlog::info(
+              "flow {}: group {} has live consumers on '{}': its offsets are no longer synced "
+              "there",
+              flow.id, g, target_cluster.name);
+        }
+      }
+      snapshot.groups_skipped_active = report.skipped_active;
+      if (!report.failures.empty()) snapshot.errors["offset_sync"] += report.failures.size();
+    } catch (const std::exception& e) {
+      spdlog::warn("flow {}: group offset sync failed, retrying: {}", flow.id, e.what());
+      std::lock_guard lk(status_mu);
+      ++snapshot.errors["offset_sync"];
     }
   }
 
@@ -501,6 +550,21 @@ struct Flow::Impl {
         rd_kafka_poll(producer.get(), 50);
         continue;
       }
+      if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+        // The producer's metadata predates a partition increase: refresh it, and retry this
+        // record once the control plane reports the partition again.
+        if (headers != nullptr) rd_kafka_headers_destroy(headers);
+        s->waiting_target = true;
+        s->next_expected = m->offset;
+        pause({s}, false);
+        try {
+          kafka::fetch_metadata(producer.get(), 5s, s->target_topic);
+        } catch (const std::exception&) {
+        }
+        std::lock_guard lk(plans_mu);
+        applied_version = 0;  // re-apply the current plans on the next loop
+        return;
+      }
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
       ++errors["produce"];
       s->progress.sent(m->offset);
@@ -584,8 +648,9 @@ struct Flow::Impl {
     std::map<OffsetMaps::Key, int64_t> lows;
     for (auto& [key, s] : parts) {
       int64_t low = -1, high = -1;
-      if (rd_kafka_get_watermark_offsets(consumer.get(), s->source_topic.c_str(), s->partition, &low, &high) ==
-              RD_KAFKA_RESP_ERR_NO_ERROR && low > 0) {
+      if (rd_kafka_get_watermark_offsets(consumer.get(), s->source_topic.c_str(), s->partition,
+                                         &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          low > 0) {
         lows[{s->target_topic, s->partition}] = low;
       }
     }
@@ -677,7 +742,9 @@ struct Flow::Impl {
       auto it = plan_copy.find(tp.topic);
       if (it != plan_copy.end()) st->max_message_bytes = it->second.target_max_message_bytes;
       st->waiting_target = it == plan_copy.end() || tp.partition >= it->second.target_partitions;
-      int64_t resume = resume_point(*st, stored->elems[i].offset);
+      // A partition the target lacks yet holds no copies: nothing to catch up from.
+      int64_t resume =
+          st->waiting_target ? stored->elems[i].offset : resume_point(*st, stored->elems[i].offset);
       if (resume >= 0) {
         tp.offset = resume;
         st->progress = core::PartitionProgress(resume);
@@ -712,8 +779,8 @@ struct Flow::Impl {
     if (stored < 0 || !frontier || *frontier < stored) return stored;
     int64_t resume = *frontier + 1;
     bool complete = kafka::read_range(
-        base_props(source_cluster, "verify"), s.source_topic, s.partition, stored, *frontier + 1, 60s,
-        [&](const rd_kafka_message_t* m) {
+        base_props(source_cluster, "verify"), s.source_topic, s.partition, stored, *frontier + 1,
+        60s, [&](const rd_kafka_message_t* m) {
           if (m->offset >= resume) return;
           if (offset_maps->recorded(s.target_topic, s.partition, m->offset)) return;
           rd_kafka_headers_t* hdrs = nullptr;
@@ -721,15 +788,18 @@ struct Flow::Impl {
           const void* value = nullptr;
           size_t size = 0;
           if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-              rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+              rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &value, &size) ==
+                  RD_KAFKA_RESP_ERR_NO_ERROR) {
             prov = core::decode({static_cast<const uint8_t*>(value), size});
           }
           if (!skippable(prov)) resume = m->offset;
         });
     if (!complete) return stored;
     if (resume > stored) {
-      spdlog::info("flow {}: {} already holds source offsets up to {} on the target: resuming at {} instead of {}",
-                   flow.id, tp_name(s.source_topic, s.partition), *frontier, resume, stored);
+      spdlog::info(
+          "flow {}: {} already holds source offsets up to {} on the target: resuming at {} instead "
+          "of {}",
+          flow.id, tp_name(s.source_topic, s.partition), *frontier, resume, stored);
     }
     return resume;
   }
@@ -813,8 +883,11 @@ struct Flow::Impl {
     st.target_reachable = snapshot.target_reachable;
     st.last_topic_sync_ms = snapshot.last_topic_sync_ms;
     st.topics = snapshot.topics;
+    st.groups_synced = snapshot.groups_synced;
+    st.last_group_sync_ms = snapshot.last_group_sync_ms;
+    st.groups_skipped_active = snapshot.groups_skipped_active;
     for (const auto& [kind, n] : snapshot.errors) {
-      if (kind == "topic_sync") st.errors[kind] = n;
+      if (kind == "topic_sync" || kind == "offset_sync") st.errors[kind] = n;
     }
     snapshot = std::move(st);
   }

@@ -20,15 +20,15 @@ namespace kmirror::replicate {
 struct PartitionStatus {
   std::string topic;  // source topic
   int32_t partition = 0;
-  int64_t position = -1;    // next source offset stored as replicated (-1: none yet)
-  int64_t source_end = -1;  // source high watermark last seen
-  int64_t lag = 0;          // source_end - position (records not yet replicated)
-  uint64_t replicated = 0;  // records acknowledged by the target, this run
-  uint64_t filtered = 0;    // records skipped by the loop rule, this run
-  uint64_t bytes = 0;       // payload bytes acknowledged, this run
+  int64_t position = -1;         // next source offset stored as replicated (-1: none yet)
+  int64_t source_end = -1;       // source high watermark last seen
+  int64_t lag = 0;               // source_end - position (records not yet replicated)
+  uint64_t replicated = 0;       // records acknowledged by the target, this run
+  uint64_t filtered = 0;         // records skipped by the loop rule, this run
+  uint64_t bytes = 0;            // payload bytes acknowledged, this run
   int64_t last_latency_ms = -1;  // source timestamp -> target acknowledgement, last record
   int64_t record_age_ms = -1;    // age of the last record when kmirror consumed it
-  std::string error;        // set when the partition is stopped; says why and the fix
+  std::string error;             // set when the partition is stopped; says why and the fix
 };
 
 struct FlowStatus {
@@ -46,11 +46,15 @@ struct FlowStatus {
   bool backpressure = false;
   bool source_reachable = false;  // the last control-plane pass reached the cluster
   bool target_reachable = false;
-  int64_t last_topic_sync_ms = 0;  // epoch ms of the last successful topic sync
+  int64_t last_topic_sync_ms = 0;      // epoch ms of the last successful topic sync
   int64_t last_position_store_ms = 0;  // epoch ms of the last stored positions
-  int topics = 0;  // topics replicated
+  int topics = 0;                      // topics replicated
+  int groups_synced = 0;               // consumer groups whose offsets the last group sync handled
+  int64_t last_group_sync_ms = 0;
+  std::vector<std::string> groups_skipped_active;  // live members on the target: not synced
   core::LatencyHistogram latency;  // source timestamp -> target ack (replication latency)
-  std::map<std::string, uint64_t> errors;  // by kind: produce, delivery, consume, position_store, topic_sync
+  std::map<std::string, uint64_t>
+      errors;  // by kind: produce, delivery, consume, position_store, topic_sync
   std::vector<std::string> topic_errors;
   std::vector<PartitionStatus> partitions;
 };

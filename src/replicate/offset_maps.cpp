@@ -11,10 +11,12 @@ namespace kmirror::replicate {
 
 using namespace std::chrono_literals;
 
-
 OffsetMaps::OffsetMaps(kafka::Properties target, std::string flow_id, core::ClusterHash source,
                        core::ClusterHash target_hash)
-    : target_props_(std::move(target)), flow_id_(std::move(flow_id)), source_hash_(source), target_hash_(target_hash) {
+    : target_props_(std::move(target)),
+      flow_id_(std::move(flow_id)),
+      source_hash_(source),
+      target_hash_(target_hash) {
   auto p = target_props_;
   p["enable.idempotence"] = "true";
   p["acks"] = "all";
@@ -30,11 +32,17 @@ void OffsetMaps::load(std::chrono::milliseconds timeout) {
   kafka::Admin admin(producer_.get(), timeout);
   auto md = kafka::fetch_metadata(producer_.get(), timeout, kOffsetMapsTopic);
   if (md.topics.empty()) {
-    auto res = admin.create_topics({kafka::NewTopic{kOffsetMapsTopic, 6, -1,
-                                                    {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "60000"}}}});
-    if (!res.empty() && res[0].code != RD_KAFKA_RESP_ERR_NO_ERROR && res[0].code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      spdlog::warn("cannot create {} on the target ({}); offset maps are rebuilt from provenance headers instead",
-                   kOffsetMapsTopic, res[0].error);
+    auto res = admin.create_topics(
+        {kafka::NewTopic{kOffsetMapsTopic,
+                         6,
+                         -1,
+                         {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "60000"}}}});
+    if (!res.empty() && res[0].code != RD_KAFKA_RESP_ERR_NO_ERROR &&
+        res[0].code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      spdlog::warn(
+          "cannot create {} on the target ({}); offset maps are rebuilt from provenance headers "
+          "instead",
+          kOffsetMapsTopic, res[0].error);
     }
     return;
   }
@@ -42,23 +50,27 @@ void OffsetMaps::load(std::chrono::milliseconds timeout) {
   size_t loaded = 0;
   for (const auto& part : md.topics.front().partitions) {
     auto w = kafka::query_watermarks(producer_.get(), kOffsetMapsTopic, part.id, timeout);
-    kafka::read_range(target_props_, kOffsetMapsTopic, part.id, w.low, w.high, timeout, [&](const rd_kafka_message_t* m) {
-      std::string key(static_cast<const char*>(m->key), m->key_len);
-      if (key.rfind(prefix, 0) != 0) return;
-      auto nl = key.rfind('\n');
-      Key k{key.substr(prefix.size(), nl - prefix.size()), std::stoi(key.substr(nl + 1))};
-      std::lock_guard lk(mu_);
-      if (m->payload == nullptr) {
-        maps_.erase(k);
-        return;
-      }
-      if (auto map = core::OffsetMap::decode({static_cast<const uint8_t*>(m->payload), m->len})) {
-        maps_[k] = std::move(*map);
-        ++loaded;
-      }
-    });
+    kafka::read_range(
+        target_props_, kOffsetMapsTopic, part.id, w.low, w.high, timeout,
+        [&](const rd_kafka_message_t* m) {
+          std::string key(static_cast<const char*>(m->key), m->key_len);
+          if (key.rfind(prefix, 0) != 0) return;
+          auto nl = key.rfind('\n');
+          Key k{key.substr(prefix.size(), nl - prefix.size()), std::stoi(key.substr(nl + 1))};
+          std::lock_guard lk(mu_);
+          if (m->payload == nullptr) {
+            maps_.erase(k);
+            return;
+          }
+          if (auto map =
+                  core::OffsetMap::decode({static_cast<const uint8_t*>(m->payload), m->len})) {
+            maps_[k] = std::move(*map);
+            ++loaded;
+          }
+        });
   }
-  spdlog::info("flow {}: loaded {} offset map record(s) from {}", flow_id_, loaded, kOffsetMapsTopic);
+  spdlog::info("flow {}: loaded {} offset map record(s) from {}", flow_id_, loaded,
+               kOffsetMapsTopic);
 }
 
 std::optional<int64_t> OffsetMaps::catch_up(const std::string& topic, int32_t partition,
@@ -74,29 +86,33 @@ std::optional<int64_t> OffsetMaps::catch_up(const std::string& topic, int32_t pa
   auto w = kafka::query_watermarks(producer_.get(), topic, partition, timeout);
   if (from < w.low) from = w.low;
   size_t found = 0;
-  bool complete = kafka::read_range(target_props_, topic, partition, from, w.high, timeout, [&](const rd_kafka_message_t* m) {
-    rd_kafka_headers_t* hdrs = nullptr;
-    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    const void* value = nullptr;
-    size_t size = 0;
-    if (rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return;
-    }
-    auto prov = core::decode({static_cast<const uint8_t*>(value), size});
-    // Only this flow's copies: last written here, by a hop from our source.
-    if (!prov || prov->visited.size() < 2 || prov->visited.back() != target_hash_ ||
-        prov->visited[prov->visited.size() - 2] != source_hash_ || prov->source_partition != partition) {
-      return;
-    }
-    record(topic, partition, prov->source_offset, m->offset);
-    ++found;
-  });
+  bool complete = kafka::read_range(
+      target_props_, topic, partition, from, w.high, timeout, [&](const rd_kafka_message_t* m) {
+        rd_kafka_headers_t* hdrs = nullptr;
+        if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+        const void* value = nullptr;
+        size_t size = 0;
+        if (rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &value, &size) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+          return;
+        }
+        auto prov = core::decode({static_cast<const uint8_t*>(value), size});
+        // Only this flow's copies: last written here, by a hop from our source.
+        if (!prov || prov->visited.size() < 2 || prov->visited.back() != target_hash_ ||
+            prov->visited[prov->visited.size() - 2] != source_hash_ ||
+            prov->source_partition != partition) {
+          return;
+        }
+        record(topic, partition, prov->source_offset, m->offset);
+        ++found;
+      });
   if (!complete) {
-    throw std::runtime_error("reading " + topic + "[" + std::to_string(partition) + "] on the target to rebuild its offset map timed out");
+    throw std::runtime_error("reading " + topic + "[" + std::to_string(partition) +
+                             "] on the target to rebuild its offset map timed out");
   }
   if (found > 0) {
-    spdlog::info("flow {}: recovered {} copied record(s) of {}[{}] from provenance headers", flow_id_, found, topic,
-                 partition);
+    spdlog::info("flow {}: recovered {} copied record(s) of {}[{}] from provenance headers",
+                 flow_id_, found, topic, partition);
   }
   std::lock_guard lk(mu_);
   auto it = maps_.find(key);
@@ -105,7 +121,8 @@ std::optional<int64_t> OffsetMaps::catch_up(const std::string& topic, int32_t pa
   return last ? std::optional<int64_t>(last->value) : std::nullopt;
 }
 
-void OffsetMaps::record(const std::string& topic, int32_t partition, int64_t source_offset, int64_t target_offset) {
+void OffsetMaps::record(const std::string& topic, int32_t partition, int64_t source_offset,
+                        int64_t target_offset) {
   std::lock_guard lk(mu_);
   Key key{topic, partition};
   if (maps_[key].record(core::SourceOffset{source_offset}, core::TargetOffset{target_offset}) ==
@@ -114,7 +131,8 @@ void OffsetMaps::record(const std::string& topic, int32_t partition, int64_t sou
   }
 }
 
-core::Translation OffsetMaps::lookup(const std::string& topic, int32_t partition, int64_t source_offset) {
+core::Translation OffsetMaps::lookup(const std::string& topic, int32_t partition,
+                                     int64_t source_offset) {
   std::lock_guard lk(mu_);
   auto it = maps_.find({topic, partition});
   if (it == maps_.end()) return {};
@@ -147,7 +165,8 @@ void OffsetMaps::persist(const std::map<Key, int64_t>& source_low) {
     }
   }
   for (const auto& [key, value] : out) {
-    rd_kafka_producev(producer_.get(), RD_KAFKA_V_TOPIC(kOffsetMapsTopic), RD_KAFKA_V_KEY(key.data(), key.size()),
+    rd_kafka_producev(producer_.get(), RD_KAFKA_V_TOPIC(kOffsetMapsTopic),
+                      RD_KAFKA_V_KEY(key.data(), key.size()),
                       RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
   }

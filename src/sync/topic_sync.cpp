@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 
 namespace kmirror::sync {
@@ -43,6 +44,57 @@ std::map<std::string, std::string> TopicSync::copied_configs(
     out[name] = entry.value;
   }
   return out;
+}
+
+std::optional<std::map<std::string, std::string>> TopicSync::follow_source(
+    const std::string& source_topic, const std::map<std::string, std::string>& source,
+    const kafka::TopicConfig& target) {
+  // The target's own dynamic settings: AlterConfigs replaces the whole set, so keep them all.
+  std::map<std::string, std::string> desired;
+  for (const auto& [name, entry] : target) {
+    if (entry.source == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG && !entry.sensitive)
+      desired[name] = entry.value;
+  }
+  auto& previous = last_source_[source_topic];
+  bool first_look = previous.empty() && !seen_[source_topic];
+  seen_[source_topic] = true;
+  bool changed = false;
+  auto pinned = [&](const std::string& name) {
+    return std::find(options_.pinned_configs.begin(), options_.pinned_configs.end(), name) !=
+           options_.pinned_configs.end();
+  };
+  for (const auto& [name, value] : source) {
+    if (pinned(name)) continue;
+    auto cur = desired.find(name);
+    if (cur == desired.end()) {
+      // Not set on the target: follow the source (except on a first look at a topic kmirror
+      // found already made, whose owner may rely on the broker default).
+      if (!first_look) {
+        desired[name] = value;
+        changed = true;
+      }
+    } else if (cur->second != value) {
+      // Set on the target: follow only if it still holds what the source had before; a value
+      // changed on the target is the target owner's choice (pinned).
+      auto prev = previous.find(name);
+      if (prev != previous.end() && prev->second == cur->second) {
+        cur->second = value;
+        changed = true;
+      }
+    }
+  }
+  // Settings removed on the source are removed on the target if it still followed them.
+  for (const auto& [name, value] : previous) {
+    if (source.count(name) || pinned(name)) continue;
+    auto cur = desired.find(name);
+    if (cur != desired.end() && cur->second == value) {
+      desired.erase(cur);
+      changed = true;
+    }
+  }
+  previous = source;
+  if (!changed) return std::nullopt;
+  return desired;
 }
 
 std::vector<TopicPlan> TopicSync::run_once() {
@@ -158,19 +210,39 @@ std::vector<TopicPlan> TopicSync::run_once() {
     // The new partitions become usable on a later pass, once metadata shows them.
   }
 
-  // The target's record size limit, so oversize records fail clearly before produce.
   std::vector<std::string> ready_targets;
+  std::vector<std::string> ready_sources;
   for (const auto& plan : plans) {
-    if (plan.error.empty() && plan.target_partitions > 0)
+    if (plan.error.empty() && plan.target_partitions > 0) {
       ready_targets.push_back(plan.target_topic);
+      ready_sources.push_back(plan.source_topic);
+    }
   }
   if (!ready_targets.empty()) {
-    auto configs = target_admin_.describe_topic_configs(ready_targets);
+    auto target_configs = target_admin_.describe_topic_configs(ready_targets);
+    auto source_configs = source_admin_.describe_topic_configs(ready_sources);
+    std::map<std::string, std::map<std::string, std::string>> to_alter;
     for (auto& plan : plans) {
-      auto it = configs.find(plan.target_topic);
-      if (it == configs.end()) continue;
+      auto it = target_configs.find(plan.target_topic);
+      if (it == target_configs.end()) continue;
+      auto desired = follow_source(plan.source_topic,
+                                   copied_configs(source_configs[plan.source_topic]), it->second);
+      if (desired) to_alter[plan.target_topic] = std::move(*desired);
+      // The target's record size limit, so oversize records fail clearly before produce.
       if (auto mmb = it->second.find("max.message.bytes"); mmb != it->second.end()) {
         plan.target_max_message_bytes = std::stoll(mmb->second.value);
+      }
+    }
+    if (!to_alter.empty()) {
+      for (const auto& r : target_admin_.alter_topic_configs(to_alter)) {
+        if (r.code == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          spdlog::info(
+              "updated the configuration of topic '{}' on cluster '{}' to follow the source",
+              r.topic, options_.target_name);
+        } else {
+          spdlog::warn("cannot update the configuration of topic '{}' on cluster '{}': {} {}",
+                       r.topic, options_.target_name, rd_kafka_err2str(r.code), r.error);
+        }
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,6 +38,7 @@ struct TopicSyncOptions {
   core::NamingPolicy naming = core::NamingPolicy::kIdentity;
   int replication_factor = -1;
   std::chrono::milliseconds timeout{30000};
+  std::vector<std::string> pinned_configs;  // never changed on the target
 };
 
 class TopicSync {
@@ -50,6 +52,13 @@ class TopicSync {
 
  private:
   std::map<std::string, std::string> copied_configs(const kafka::TopicConfig& source) const;
+  // The target topic's new dynamic configuration when it must change to follow the source.
+  std::optional<std::map<std::string, std::string>> follow_source(
+      const std::string& source_topic, const std::map<std::string, std::string>& source,
+      const kafka::TopicConfig& target);
+
+  std::map<std::string, std::map<std::string, std::string>> last_source_;  // per source topic
+  std::map<std::string, bool> seen_;
 
   rd_kafka_t* source_;
   rd_kafka_t* target_;
