@@ -14,6 +14,7 @@
 #include "harness/kafka_cluster.h"
 #include "kafka/admin.h"
 #include "kafka/client.h"
+#include "observe/http_server.h"
 #include "replicate/flow.h"
 
 namespace kmirror::cli {
@@ -87,9 +88,17 @@ int run_command(const RunOptions& options, const std::atomic<bool>& stop) {
   spdlog::info("kmirror starting: {} cluster(s), {} flow(s) from {}", cfg.clusters.size(),
                cfg.flows.size(), options.config_path);
   FlowSet flows(cfg);
+  // Bound before connecting, so a missing token or a taken port fails at once (exit 2).
+  std::unique_ptr<observe::HttpServer> http;
+  if (cfg.http.enabled) {
+    http = std::make_unique<observe::HttpServer>(
+        cfg.http, [&flows] { return flows.status(); }, KMIRROR_VERSION);
+  }
   if (int rc = connect_or_explain(flows); rc != 0) return rc;
   flows.start();
+  if (http) http->start();
   bool ok = flows.wait(stop);
+  if (http) http->stop();
   spdlog::info("kmirror stopped{}", ok ? "" : " after a failure");
   return ok ? 0 : 1;
 }
@@ -203,6 +212,22 @@ int demo_command(const DemoOptions& options, const std::atomic<bool>& stop) {
   std::cout
       << "replicating us-east -> eu-west with identical topic names (Ctrl-C stops and cleans up)"
       << std::endl;
+  // The dashboard on the usual port, or any free one when something else holds it.
+  std::unique_ptr<observe::HttpServer> http;
+  for (const char* bind : {"127.0.0.1:9644", "127.0.0.1:0"}) {
+    try {
+      config::HttpConfig http_config;
+      http_config.bind = bind;
+      http = std::make_unique<observe::HttpServer>(
+          http_config, [&flows] { return flows.status(); }, KMIRROR_VERSION);
+      http->start();
+      std::cout << "dashboard: " << http->url() << "  (metrics: " << http->url() << "metrics)"
+                << std::endl;
+      break;
+    } catch (const std::exception& e) {
+      spdlog::warn("demo: no dashboard on {}: {}", bind, e.what());
+    }
+  }
 
   std::atomic<bool> demo_stop{false};
   auto started = std::chrono::steady_clock::now();
@@ -226,6 +251,7 @@ int demo_command(const DemoOptions& options, const std::atomic<bool>& stop) {
   kafka::wait_until([&] { return flows.status().front().lag == 0; }, 15s, 200ms);
   std::atomic<bool> now{true};
   bool ok = flows.wait(now);
+  if (http) http->stop();
   auto st = flows.status().front();
   uint64_t on_primary = count_topic(primary, "orders");
   uint64_t on_secondary = count_topic(secondary, "orders");

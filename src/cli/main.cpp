@@ -1,5 +1,5 @@
 // kmirror: the command line. Exit codes: 0 done, 1 runtime failure, 2 bad configuration or
-// usage, 3 a cluster could not be reached.
+// usage, 3 a cluster (for `status`: the instance) could not be reached.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -9,7 +9,9 @@
 
 #include "cli/commands.h"
 #include "cli/logging.h"
+#include "cli/offsets_command.h"
 #include "config/config.h"
+#include "observe/status_cli.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"kmirror: native replication for Apache Kafka between regions"};
@@ -32,6 +34,32 @@ int main(int argc, char** argv) {
                        "Stop after this many seconds (0: until Ctrl-C)");
   demo_cmd->add_option("--rate", demo.rate, "Records per second of the sample producer");
   demo_cmd->add_option("--summary-file", demo.summary_file, "Write the final summary as JSON here");
+
+  kmirror::observe::StatusOptions status;
+  auto* status_cmd = app.add_subcommand(
+      "status", "Show the flows and partitions of a running kmirror (from its /status)");
+  status_cmd->add_option("--url", status.url, "Where the instance serves HTTP (its http.bind)")
+      ->capture_default_str();
+  status_cmd->add_flag("-w,--watch", status.watch, "Refresh every second until Ctrl-C");
+  status_cmd->add_flag("--json", status.json, "Print the /status JSON instead of tables");
+  status_cmd->add_option("--token-file", status.token_file,
+                         "File holding the bearer token (default: $KMIRROR_HTTP_TOKEN)");
+  status_cmd
+      ->add_option("--max-partitions", status.max_partitions,
+                   "Partition rows shown, most lagging first (0: all)")
+      ->capture_default_str();
+
+  kmirror::cli::OffsetsOptions offsets;
+  auto* offsets_cmd = app.add_subcommand("offsets", "Consumer-group offsets across a flow");
+  offsets_cmd->require_subcommand(1);
+  auto* translate_cmd = offsets_cmd->add_subcommand(
+      "translate", "Print where a group resumes on the flow's target, per partition");
+  translate_cmd->add_option("-c,--config", offsets.config_path, "YAML configuration file")
+      ->required();
+  translate_cmd->add_option("--flow", offsets.flow, "Flow id (default ids look like a->b)")
+      ->required();
+  translate_cmd->add_option("--group", offsets.group, "Consumer group id")->required();
+  translate_cmd->add_flag("--json", offsets.json, "Print JSON");
 
   app.add_subcommand("version", "Print the version");
 
@@ -59,6 +87,8 @@ int main(int argc, char** argv) {
   try {
     if (run_cmd->parsed()) return kmirror::cli::run_command(run, stop);
     if (demo_cmd->parsed()) return kmirror::cli::demo_command(demo, stop);
+    if (translate_cmd->parsed()) return kmirror::cli::offsets_translate_command(offsets);
+    if (status_cmd->parsed()) return kmirror::observe::status_command(status, stop);
     std::cout << "kmirror " << KMIRROR_VERSION << std::endl;
     return 0;
   } catch (const kmirror::config::ConfigError& e) {

@@ -309,11 +309,13 @@ struct Flow::Impl {
         snapshot.topics = static_cast<int>(plans.size());
       } catch (const std::exception& e) {
         spdlog::warn("flow {}: topic sync failed, retrying: {}", flow.id, e.what());
+        // Which side failed: a cheap metadata probe of each (outside the status lock).
+        bool source_ok = probe(source_admin.get());
+        bool target_ok = probe(target_admin.get());
         std::lock_guard slk(status_mu);
         ++snapshot.errors["topic_sync"];
-        // Which side failed: a cheap metadata probe of each.
-        snapshot.source_reachable = probe(source_admin.get());
-        snapshot.target_reachable = probe(target_admin.get());
+        snapshot.source_reachable = source_ok;
+        snapshot.target_reachable = target_ok;
       }
       std::unique_lock lk(plans_mu);
       plans_cv.wait_for(lk, interval, [&] { return control_stop.load(); });
@@ -616,6 +618,7 @@ struct Flow::Impl {
   static void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
                         void* opaque) {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      ++static_cast<Impl*>(opaque)->errors["position_store"];
       spdlog::warn("flow {}: storing positions on the target failed (retried): {}",
                    static_cast<Impl*>(opaque)->flow.id, rd_kafka_err2str(err));
     }
@@ -635,11 +638,13 @@ struct Flow::Impl {
     if (advanced.empty()) return true;
     rd_kafka_resp_err_t err = rd_kafka_commit(positions.get(), list.get(), synchronous ? 0 : 1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++errors["position_store"];
       spdlog::warn("flow {}: storing positions on the target failed: {}", flow.id,
                    rd_kafka_err2str(err));
       return false;
     }
     for (auto& [s, c] : advanced) s->stored = c;
+    last_position_store_ms = now_ms();
     return true;
   }
 

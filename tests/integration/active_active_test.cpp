@@ -186,11 +186,19 @@ TEST_F(ActiveActiveTest, KillNineDuringTwoWayReplicationStillNoLoopNothingLost) 
   {
     KmirrorProcess km(cfg);
     std::thread load([&] { produce_everywhere(bs, topic, 50000, 1300); });
-    ASSERT_TRUE(kmirror::kafka::wait_until([&] { return end_offsets_sum(bs[1], topic) > 60000; },
-                                           120s, 20ms))
-        << km.output();
+    // Kill it once copies have started arriving on b (b's own records alone make 50,000).
+    bool copying = kmirror::kafka::wait_until(
+        [&] {
+          try {
+            return end_offsets_sum(bs[1], topic) > 60000;
+          } catch (const std::exception&) {
+            return false;
+          }
+        },
+        180s, 20ms);
     km.kill9();
     load.join();
+    ASSERT_TRUE(copying) << "b never received copies; kmirror said:\n" << km.output();
   }
   KmirrorProcess km(cfg);
   expect_settled(bs, topic, 100000, 10s, km);

@@ -3,7 +3,9 @@
 // and config changes following the source.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -103,7 +105,8 @@ TEST_F(ControlPlaneTest, GroupOffsetsTranslateToTheCopyOfTheNextRecord) {
   for (const auto& [g, offs] : groups)
     ASSERT_TRUE(source_admin.alter_group_offsets(g, offs).empty());
 
-  KmirrorProcess km(kmirror::testing::two_cluster_config(a(), b(), "translate", topic));
+  const std::string cfg = kmirror::testing::two_cluster_config(a(), b(), "translate", topic);
+  KmirrorProcess km(cfg);
   ASSERT_TRUE(kmirror::kafka::wait_until([&] { return caught_up(b(), topic, total); }, 120s, 500ms))
       << km.output();
   auto target = kmirror::testing::read_all(b(), topic);
@@ -143,6 +146,26 @@ TEST_F(ControlPlaneTest, GroupOffsetsTranslateToTheCopyOfTheNextRecord) {
     }
   }
   EXPECT_EQ(km.terminate(), 0);
+
+  // `kmirror offsets translate` agrees with what the running flow synced.
+  auto cfg_file = kmirror::harness::make_temp_dir("kmirror-cfg") / "kmirror.yaml";
+  std::ofstream(cfg_file) << cfg;
+  std::string out;
+  const std::string group = topic + "-middle";
+  ASSERT_EQ(KmirrorProcess::run_to_end({"offsets", "translate", "--config", cfg_file.string(),
+                                        "--flow", "translate", "--group", group, "--json"},
+                                       out),
+            0)
+      << out;
+  auto json = nlohmann::json::parse(out.substr(out.find('{')));
+  auto synced = target_admin.list_group_offsets(group);
+  ASSERT_EQ(json["partitions"].size(), 3u) << out;
+  for (const auto& row : json["partitions"]) {
+    EXPECT_EQ(row["translation"], "exact");
+    EXPECT_EQ(row["target_offset"].get<int64_t>(),
+              (synced[{topic, row["partition"].get<int32_t>()}]))
+        << out;
+  }
 }
 
 // Consumes with a group until `count` records were read, committing each record read; returns

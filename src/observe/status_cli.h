@@ -1,0 +1,28 @@
+// `kmirror status`: reads /status of a running kmirror and prints flows and partitions as a
+// terminal table (or the JSON itself).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace kmirror::observe {
+
+struct StatusOptions {
+  std::string url = "http://127.0.0.1:9644";
+  bool watch = false;
+  bool json = false;
+  std::string token_file;   // else KMIRROR_HTTP_TOKEN
+  int max_partitions = 50;  // rows of the partition table; the most lagging first beyond it
+};
+
+// Exit codes: 0 shown, 1 an unexpected answer, 2 bad usage, 3 nothing answers at the URL.
+int status_command(const StatusOptions& options, const std::atomic<bool>& stop);
+
+// The table for a /status document; `previous` (an earlier document) gives records/s.
+std::string render_status(const nlohmann::json& status, const nlohmann::json* previous,
+                          const std::string& url, int max_partitions);
+
+}  // namespace kmirror::observe
