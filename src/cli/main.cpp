@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/dr_commands.h"
 #include "cli/logging.h"
 #include "cli/offsets_command.h"
 #include "config/config.h"
@@ -61,6 +62,26 @@ int main(int argc, char** argv) {
   translate_cmd->add_option("--group", offsets.group, "Consumer group id")->required();
   translate_cmd->add_flag("--json", offsets.json, "Print JSON");
 
+  kmirror::cli::DrOptions dr;
+  auto* failover_cmd =
+      app.add_subcommand("failover", "Move a flow's consumers to its target cluster");
+  auto* failback_cmd =
+      app.add_subcommand("failback", "Bring a failed-over flow back to its source cluster");
+  for (auto* cmd : {failover_cmd, failback_cmd}) {
+    cmd->add_option("-c,--config", dr.config_path, "YAML configuration file")->required();
+    cmd->add_option("--flow", dr.flow, "Flow id, e.g. a->b")->required();
+    cmd->add_flag("--json", dr.json, "Print the report as JSON (progress goes to stderr)");
+    cmd->add_option("--producers-timeout", dr.producers_timeout_s,
+                    "Seconds to wait for producers to stop")
+        ->capture_default_str();
+    cmd->add_option("--drain-timeout", dr.drain_timeout_s,
+                    "Seconds to wait for replication lag to reach 0")
+        ->capture_default_str();
+  }
+  failover_cmd->add_flag("--planned", dr.planned, "The source is reachable: drain to RPO 0 first");
+  failover_cmd->add_flag("--unplanned", dr.unplanned,
+                         "The source is lost: fail over now, report the RPO window");
+
   app.add_subcommand("version", "Print the version");
 
   try {
@@ -87,6 +108,8 @@ int main(int argc, char** argv) {
   try {
     if (run_cmd->parsed()) return kmirror::cli::run_command(run, stop);
     if (demo_cmd->parsed()) return kmirror::cli::demo_command(demo, stop);
+    if (failover_cmd->parsed()) return kmirror::cli::failover_command(dr);
+    if (failback_cmd->parsed()) return kmirror::cli::failback_command(dr);
     if (translate_cmd->parsed()) return kmirror::cli::offsets_translate_command(offsets);
     if (status_cmd->parsed()) return kmirror::observe::status_command(status, stop);
     std::cout << "kmirror " << KMIRROR_VERSION << std::endl;

@@ -45,6 +45,13 @@ enum class Delivery { kAtLeastOnce, kExactlyOnce };
 // source cluster itself.
 enum class Forward { kAuto, kAll, kOriginOnly };
 
+// Copying the source's ACLs on replicated topics and synced groups to the target (`acls:`).
+struct AclConfig {
+  bool enabled = true;
+  // Also topic ACLs that ALLOW WRITE (or ALL): off because the target of a flow is passive.
+  bool copy_allow_write = false;
+};
+
 struct FlowConfig {
   std::string source;  // cluster name
   std::string target;  // cluster name
@@ -59,6 +66,9 @@ struct FlowConfig {
   std::vector<std::string> groups_include = {".*"};  // consumer groups whose offsets are synced
   std::vector<std::string> groups_exclude;           // kmirror's own groups never are
   std::vector<std::string> pinned_configs;           // topic configs never changed on the target
+  // Set by failback/drill, not by YAML: where partitions without a stored position start.
+  std::map<std::string, std::map<int32_t, int64_t>> start_offsets;
+  bool ignore_flow_state = false;  // set by failback/drill for their own reverse flows
   int replication_factor = -1;  // for created target topics; -1: the target's default
   std::chrono::milliseconds sync_interval{10000};   // topic discovery and control-plane sync
   std::chrono::milliseconds commit_interval{1000};  // how often positions are stored
@@ -66,6 +76,7 @@ struct FlowConfig {
       64LL * 1024 * 1024;  // backpressure limit (buffer.max_inflight_bytes)
   std::map<std::string, std::string> producer_properties;  // extra librdkafka producer props
   std::map<std::string, std::string> consumer_properties;  // extra librdkafka consumer props
+  AclConfig acls;
 };
 
 struct HttpConfig {

@@ -14,6 +14,7 @@
 #include "kafka/client.h"
 #include "kafka/reader.h"
 #include "replicate/offset_maps.h"
+#include "sync/flow_state.h"
 #include "sync/group_sync.h"
 #include "sync/topic_sync.h"
 
@@ -94,6 +95,9 @@ struct Flow::Impl {
   kafka::KafkaPtr source_admin;  // source: metadata and admin calls of the control thread
   kafka::KafkaPtr target_admin;  // target: same
   std::unique_ptr<OffsetMaps> offset_maps;
+  std::unique_ptr<sync::FlowStateStore> state_store;
+  std::string disabled_reason;         // set: the flow is failed over and must not run
+  std::atomic<bool> self_stop{false};  // a failover declared while running stops the flow
 
   // Control plane -> data plane hand-over.
   std::mutex plans_mu;
@@ -195,6 +199,21 @@ struct Flow::Impl {
         not_relayed.insert(core::hash_cluster_id(id));
       }
     }
+    state_store = std::make_unique<sync::FlowStateStore>(base_props(target_cluster, "state"));
+    if (!flow.ignore_flow_state) {
+      try {
+        auto st = state_store->read(flow.id, timeout);
+        if (st && st->state != "running") {
+          disabled_reason = "flow " + flow.id + " is " + st->state +
+                            (st->mode.empty() ? "" : " (" + st->mode + ")") +
+                            ": it stays stopped until `kmirror failback --flow " + flow.id +
+                            "` brings it back";
+        }
+      } catch (const std::exception& e) {
+        spdlog::warn("flow {}: cannot read its state from '{}' ({}); assuming it runs", flow.id,
+                     target_cluster.name, e.what());
+      }
+    }
     offset_maps = std::make_unique<OffsetMaps>(base_props(target_cluster, "maps"), flow.id,
                                                source_hash, target_hash);
     offset_maps->load(timeout);
@@ -282,8 +301,10 @@ struct Flow::Impl {
     while (!control_stop) {
       if (Clock::now() >= next_group_sync && initial_known) {
         sync_groups(group_sync);
+        record_source_ends();
         next_group_sync = Clock::now() + flow.sync_interval;
       }
+      check_flow_state();
       try {
         auto result = topic_sync.run_once();
         std::vector<std::string> errors;
@@ -319,6 +340,38 @@ struct Flow::Impl {
       }
       std::unique_lock lk(plans_mu);
       plans_cv.wait_for(lk, interval, [&] { return control_stop.load(); });
+    }
+  }
+
+  // A failover declared by another process stops this flow durably.
+  void check_flow_state() {
+    if (flow.ignore_flow_state) return;
+    try {
+      auto st = state_store->read(flow.id, 10s);
+      if (st && st->state != "running" && !self_stop) {
+        spdlog::warn("flow {}: the flow was declared {} ({}): stopping it", flow.id, st->state,
+                     st->mode);
+        self_stop = true;
+      }
+    } catch (const std::exception&) {
+      // Unreadable state: keep running; the next pass tries again.
+    }
+  }
+
+  // The source end offsets last seen, so an unplanned failover can report its RPO window.
+  void record_source_ends() {
+    sync::PartitionOffsets ends;
+    {
+      std::lock_guard lk(status_mu);
+      for (const auto& p : snapshot.partitions) {
+        if (p.source_end >= 0) ends[p.topic][p.partition] = p.source_end;
+      }
+    }
+    if (ends.empty()) return;
+    try {
+      state_store->write_source_ends(flow.id, ends, 10s);
+    } catch (const std::exception& e) {
+      spdlog::debug("flow {}: cannot record source end offsets: {}", flow.id, e.what());
     }
   }
 
@@ -755,6 +808,11 @@ struct Flow::Impl {
         st->progress = core::PartitionProgress(resume);
         st->stored = resume;
         st->next_expected = resume;
+      } else if (auto so = flow.start_offsets.find(tp.topic);
+                 so != flow.start_offsets.end() && so->second.count(tp.partition)) {
+        tp.offset = so->second.at(tp.partition);
+        st->progress = core::PartitionProgress(tp.offset);
+        st->next_expected = tp.offset;
       } else {
         tp.offset = start_offset(tp.topic, tp.partition, initial.count(tp.topic) > 0);
       }
@@ -899,6 +957,11 @@ struct Flow::Impl {
 
   void run(const std::atomic<bool>& stop) {
     stop_flag = &stop;
+    if (!disabled_reason.empty()) {
+      spdlog::warn("{}", disabled_reason);
+      publish_status("failed-over");
+      return;
+    }
     control = std::thread([this] { control_loop(); });
     auto next_commit = Clock::now() + flow.commit_interval;
     auto next_map_persist = Clock::now() + flow.sync_interval;
@@ -907,7 +970,7 @@ struct Flow::Impl {
     uint64_t last_logged = 0;
     publish_status("replicating");
     try {
-      while (!stop) {
+      while (!stop && !self_stop) {
         apply_plans();
         int taken = 0;
         if (!backpressure) {
@@ -969,6 +1032,7 @@ struct Flow::Impl {
     drain(clean ? 30s : 10s);
     store_positions(true);
     persist_maps();
+    offset_maps->flush(10s);
     {
       std::lock_guard lk(plans_mu);
       control_stop = true;
@@ -976,7 +1040,7 @@ struct Flow::Impl {
     plans_cv.notify_all();
     if (control.joinable()) control.join();
     rd_kafka_consumer_close(consumer.get());  // leaves the group: partitions move at once
-    publish_status(clean ? "stopped" : "failed");
+    publish_status(!clean ? "failed" : self_stop ? "failed-over" : "stopped");
     if (inflight_records > 0) {
       spdlog::warn(
           "flow {}: {} record(s) still in flight at exit; they are copied again on restart",

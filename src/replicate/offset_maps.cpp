@@ -139,6 +139,26 @@ core::Translation OffsetMaps::lookup(const std::string& topic, int32_t partition
   return it->second.lookup(core::SourceOffset{source_offset});
 }
 
+std::optional<int64_t> OffsetMaps::reverse_lookup(const std::string& topic, int32_t partition,
+                                                  int64_t target_offset) {
+  std::lock_guard lk(mu_);
+  auto it = maps_.find({topic, partition});
+  if (it == maps_.end()) return std::nullopt;
+  auto s = it->second.reverse_translate(core::TargetOffset{target_offset});
+  return s ? std::optional<int64_t>(s->value) : std::nullopt;
+}
+
+std::optional<std::pair<int64_t, int64_t>> OffsetMaps::last_recorded(const std::string& topic,
+                                                                     int32_t partition) {
+  std::lock_guard lk(mu_);
+  auto it = maps_.find({topic, partition});
+  if (it == maps_.end()) return std::nullopt;
+  auto s = it->second.last_source();
+  auto t = it->second.last_target();
+  if (!s || !t) return std::nullopt;
+  return std::make_pair(s->value, t->value);
+}
+
 bool OffsetMaps::recorded(const std::string& topic, int32_t partition, int64_t source_offset) {
   std::lock_guard lk(mu_);
   auto it = maps_.find({topic, partition});
@@ -171,6 +191,10 @@ void OffsetMaps::persist(const std::map<Key, int64_t>& source_low) {
                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
   }
   rd_kafka_poll(producer_.get(), 0);
+}
+
+void OffsetMaps::flush(std::chrono::milliseconds timeout) {
+  rd_kafka_flush(producer_.get(), static_cast<int>(timeout.count()));
 }
 
 }  // namespace kmirror::replicate

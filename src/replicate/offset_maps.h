@@ -42,11 +42,19 @@ class OffsetMaps {
   void record(const std::string& topic, int32_t partition, int64_t source_offset,
               int64_t target_offset);
   core::Translation lookup(const std::string& topic, int32_t partition, int64_t source_offset);
+  // The source offset of the first copy at or after `target_offset` (see OffsetMap).
+  std::optional<int64_t> reverse_lookup(const std::string& topic, int32_t partition,
+                                        int64_t target_offset);
+  // The last recorded (source offset, target offset) pair of a partition.
+  std::optional<std::pair<int64_t, int64_t>> last_recorded(const std::string& topic,
+                                                           int32_t partition);
   // True when the copy of exactly `source_offset` is in the map.
   bool recorded(const std::string& topic, int32_t partition, int64_t source_offset);
 
   // Writes changed maps to the compacted topic; trims each below `source_low` when known.
   void persist(const std::map<Key, int64_t>& source_low = {});
+  // Waits until persisted maps are acknowledged (shutdown).
+  void flush(std::chrono::milliseconds timeout);
 
  private:
   std::string record_key(const Key& key) const;

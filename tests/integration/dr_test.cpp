@@ -1,0 +1,123 @@
+// Failover and failback against real brokers: an application's consumer group moves from A to
+// B and back with nothing re-delivered and nothing skipped; records produced on B during the
+// failover travel back to A once; the A->B flow then resumes without sending them back.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "harness/kafka_cluster.h"
+#include "kafka/client.h"
+#include "support/consume.h"
+#include "support/kmirror_process.h"
+#include "support/records.h"
+#include "support/regions_fixture.h"
+
+using namespace std::chrono_literals;
+using kmirror::testing::KmirrorProcess;
+using kmirror::testing::RecordIdentity;
+
+namespace {
+
+size_t count_or_zero(const std::string& bootstrap, const std::string& topic) {
+  try {
+    return kmirror::testing::count_records(bootstrap, topic);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+size_t overlap(const std::multiset<RecordIdentity>& a, const std::multiset<RecordIdentity>& b) {
+  size_t n = 0;
+  for (const auto& id : std::set<RecordIdentity>(b.begin(), b.end())) n += a.count(id);
+  return n;
+}
+
+class DrTest : public kmirror::testing::RegionsTest {
+ protected:
+  std::string a() { return regions(2)[0].bootstrap(); }
+  std::string b() { return regions(2)[1].bootstrap(); }
+};
+
+TEST_F(DrTest, PlannedFailoverThenFailbackMovesConsumersExactly) {
+  const std::string topic = kmirror::testing::unique_topic_name("dr");
+  const std::string group = topic + "-app";
+  const std::string flow = "dr-" + topic;
+  kmirror::testing::create_topic(a(), topic, 6);
+  auto recs = kmirror::testing::make_records(31, 6000, 6);
+  kmirror::testing::produce(a(), topic, recs);
+  const std::string cfg = kmirror::testing::two_cluster_config(a(), b(), flow, topic);
+  auto cfg_file = kmirror::harness::make_temp_dir("kmirror-dr") / "kmirror.yaml";
+  std::ofstream(cfg_file) << cfg;
+
+  auto km = std::make_unique<KmirrorProcess>(cfg);
+  // The application reads part of the topic on A.
+  auto read_on_a = kmirror::testing::consume_with_group(a(), topic, group, 2500, 60s);
+  ASSERT_EQ(read_on_a.size(), 2500u);
+
+  // Planned failover: drains, syncs the group exactly, stops the flow durably.
+  std::string out;
+  int rc = KmirrorProcess::run_to_end(
+      {"failover", "--config", cfg_file.string(), "--flow", flow, "--planned", "--json"}, out,
+      300s);
+  ASSERT_EQ(rc, 0) << out << "\nkmirror run said:\n" << km->output();
+  auto report = nlohmann::json::parse(out.substr(out.find("{\n")));
+  EXPECT_TRUE(report["ok"].get<bool>());
+  EXPECT_TRUE(report["groups_on_target"].contains(group)) << out;
+  ASSERT_TRUE(kmirror::kafka::wait_until(
+      [&] { return km->output().find("stopping it") != std::string::npos; }, 30s, 200ms))
+      << "the running kmirror did not stop the failed-over flow:\n"
+      << km->output();
+  EXPECT_EQ(count_or_zero(b(), topic), 6000u);
+
+  // The application moves to B with the same group id and topic name.
+  auto read_on_b = kmirror::testing::consume_with_group(b(), topic, group, 3500, 60s);
+  EXPECT_EQ(read_on_b.size(), 3500u);
+  EXPECT_EQ(overlap(read_on_a, read_on_b), 0u) << "re-delivered after failover";
+  std::set<RecordIdentity> all(read_on_a.begin(), read_on_a.end());
+  all.insert(read_on_b.begin(), read_on_b.end());
+  EXPECT_EQ(all.size(), 6000u) << "skipped after failover";
+
+  // B takes writes meanwhile; the application reads some of them.
+  auto on_b = kmirror::testing::make_records(32, 1000, 6);
+  kmirror::testing::produce(b(), topic, on_b);
+  auto read_new_on_b = kmirror::testing::consume_with_group(b(), topic, group, 400, 60s);
+  ASSERT_EQ(read_new_on_b.size(), 400u);
+
+  // A restarted kmirror keeps the failed-over flow stopped.
+  km.reset();
+  km = std::make_unique<KmirrorProcess>(cfg);
+  ASSERT_TRUE(kmirror::kafka::wait_until(
+      [&] { return km->output().find("failback") != std::string::npos; }, 60s, 200ms))
+      << km->output();
+  km.reset();
+
+  // Failback: B's new records travel to A, the group moves back exactly.
+  rc = KmirrorProcess::run_to_end(
+      {"failback", "--config", cfg_file.string(), "--flow", flow, "--json"}, out, 300s);
+  ASSERT_EQ(rc, 0) << out;
+  report = nlohmann::json::parse(out.substr(out.find("{\n")));
+  EXPECT_EQ(report["copied_back"].get<int>(), 1000) << out;
+  EXPECT_TRUE(report["only_on_source"].empty()) << out;
+  EXPECT_EQ(count_or_zero(a(), topic), 7000u);
+  auto back_on_a = kmirror::testing::consume_with_group(a(), topic, group, 600, 60s);
+  EXPECT_EQ(back_on_a.size(), 600u);
+  EXPECT_EQ(overlap(read_new_on_b, back_on_a), 0u) << "re-delivered after failback";
+  std::set<RecordIdentity> b_records;
+  for (const auto& id : read_new_on_b) b_records.insert(id);
+  for (const auto& id : back_on_a) b_records.insert(id);
+  EXPECT_EQ(b_records.size(), 1000u)
+      << "B's records read across the failback: skipped ones are missing";
+
+  // A->B resumes and does not send B's records back to B.
+  KmirrorProcess resumed(cfg);
+  auto more = kmirror::testing::make_records(33, 100, 6);
+  kmirror::testing::produce(a(), topic, more);
+  ASSERT_TRUE(
+      kmirror::kafka::wait_until([&] { return count_or_zero(b(), topic) >= 7100u; }, 120s, 500ms))
+      << resumed.output();
+  EXPECT_EQ(count_or_zero(b(), topic), 7100u) << "records came back to B: a loop";
+  EXPECT_EQ(resumed.terminate(), 0);
+}
+
+}  // namespace
