@@ -16,6 +16,8 @@ struct DrOptions {
 };
 
 int failover_command(const DrOptions& options);
+// Without a config: on two embedded local clusters. Exit 1 when anything was lost.
+int drill_command(const DrOptions& options, int records);
 int failback_command(const DrOptions& options);
 
 }  // namespace kmirror::cli

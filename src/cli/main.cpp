@@ -82,6 +82,15 @@ int main(int argc, char** argv) {
   failover_cmd->add_flag("--unplanned", dr.unplanned,
                          "The source is lost: fail over now, report the RPO window");
 
+  int drill_records = 3000;
+  auto* drill_cmd = app.add_subcommand(
+      "drill", "Test failover and failback end to end (on two embedded clusters without --config)");
+  drill_cmd->add_option("-c,--config", dr.config_path, "YAML configuration file (optional)");
+  drill_cmd->add_option("--flow", dr.flow, "Flow id whose clusters are drilled");
+  drill_cmd->add_option("--records", drill_records, "Test records produced on the source")
+      ->capture_default_str();
+  drill_cmd->add_flag("--json", dr.json, "Print the report as JSON");
+
   app.add_subcommand("version", "Print the version");
 
   try {
@@ -110,6 +119,7 @@ int main(int argc, char** argv) {
     if (demo_cmd->parsed()) return kmirror::cli::demo_command(demo, stop);
     if (failover_cmd->parsed()) return kmirror::cli::failover_command(dr);
     if (failback_cmd->parsed()) return kmirror::cli::failback_command(dr);
+    if (drill_cmd->parsed()) return kmirror::cli::drill_command(dr, drill_records);
     if (translate_cmd->parsed()) return kmirror::cli::offsets_translate_command(offsets);
     if (status_cmd->parsed()) return kmirror::observe::status_command(status, stop);
     std::cout << "kmirror " << KMIRROR_VERSION << std::endl;

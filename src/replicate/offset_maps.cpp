@@ -49,7 +49,20 @@ void OffsetMaps::load(std::chrono::milliseconds timeout) {
   const std::string prefix = flow_id_ + "\n";
   size_t loaded = 0;
   for (const auto& part : md.topics.front().partitions) {
-    auto w = kafka::query_watermarks(producer_.get(), kOffsetMapsTopic, part.id, timeout);
+    // Just created (by this or another flow): leaders may not be elected yet.
+    kafka::Watermarks w;
+    bool ok = kafka::wait_until(
+        [&] {
+          try {
+            w = kafka::query_watermarks(producer_.get(), kOffsetMapsTopic, part.id, 5s);
+            return true;
+          } catch (const kafka::KafkaError&) {
+            return false;
+          }
+        },
+        timeout, 250ms);
+    if (!ok)
+      throw std::runtime_error(std::string("cannot read ") + kOffsetMapsTopic + " on the target");
     kafka::read_range(
         target_props_, kOffsetMapsTopic, part.id, w.low, w.high, timeout,
         [&](const rd_kafka_message_t* m) {
