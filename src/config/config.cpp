@@ -58,7 +58,7 @@ constexpr size_t kMaxFlowIdLength = 200;       // it names consumer groups and s
 constexpr std::array<std::string_view, 3> kTopKeys = {"clusters", "flows", "http"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"name", "bootstrap_servers",
                                                           "properties"};
-constexpr std::array<std::string_view, 17> kFlowKeys = {"source",
+constexpr std::array<std::string_view, 18> kFlowKeys = {"source",
                                                         "target",
                                                         "id",
                                                         "topics",
@@ -74,9 +74,11 @@ constexpr std::array<std::string_view, 17> kFlowKeys = {"source",
                                                         "commit_interval",
                                                         "buffer",
                                                         "producer",
-                                                        "consumer"};
+                                                        "consumer",
+                                                        "acls"};
 constexpr std::array<std::string_view, 2> kPatternKeys = {"include", "exclude"};
 constexpr std::array<std::string_view, 1> kBufferKeys = {"max_inflight_bytes"};
+constexpr std::array<std::string_view, 2> kAclKeys = {"enabled", "copy_allow_write"};
 constexpr std::array<std::string_view, 3> kHttpKeys = {"bind", "enabled", "token_file"};
 
 // Makes text safe for a one-line message: control characters escaped, long text shortened.
@@ -607,6 +609,7 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
   check_keys(map, kFlowKeys, where, [](const std::string& key) -> std::string {
     if (contains(kPatternKeys, key)) return "put '" + key + "' under 'topics'";
     if (contains(kBufferKeys, key)) return "put '" + key + "' under 'buffer'";
+    if (contains(kAclKeys, key)) return "put '" + key + "' under 'acls'";
     if (key.find('.') != std::string::npos) {
       return "librdkafka properties go under 'producer' or 'consumer'";
     }
@@ -747,6 +750,16 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
   }
   if (const Entry* e = map.find("producer")) flow.producer_properties = properties(*e, where);
   if (const Entry* e = map.find("consumer")) flow.consumer_properties = properties(*e, where);
+  if (const Entry* acls = map.find("acls")) {
+    std::string acls_where = "in 'acls' of flow " + label;
+    Map a = as_map(acls->value, acls->key_line, "'acls' " + where,
+                   "write 'acls: {enabled: true, copy_allow_write: false}'", acls_where);
+    check_keys(a, kAclKeys, acls_where, nullptr);
+    if (const Entry* e = a.find("enabled")) flow.acls.enabled = bool_value(*e, acls_where);
+    if (const Entry* e = a.find("copy_allow_write")) {
+      flow.acls.copy_allow_write = bool_value(*e, acls_where);
+    }
+  }
 
   flow_meta_.push_back(meta);
   return flow;

@@ -1,5 +1,8 @@
 #include "kafka/admin.h"
 
+#include <algorithm>
+#include <memory>
+
 namespace kmirror::kafka {
 namespace {
 
@@ -255,6 +258,105 @@ std::map<std::pair<std::string, int32_t>, std::string> Admin::alter_group_offset
     }
   }
   return failed;
+}
+
+std::string to_string(const AclBinding& acl) {
+  return std::string(rd_kafka_ResourceType_name(acl.resource_type)) + ":" +
+         rd_kafka_ResourcePatternType_name(acl.pattern_type) + ":" + acl.resource_name + " " +
+         acl.principal + "@" + acl.host + " " + rd_kafka_AclOperation_name(acl.operation) + " " +
+         rd_kafka_AclPermissionType_name(acl.permission);
+}
+
+std::vector<AclBinding> Admin::describe_acls(const AclFilter& filter) {
+  char errstr[512];
+  auto text = [](const std::optional<std::string>& s) { return s ? s->c_str() : nullptr; };
+  rd_kafka_AclBindingFilter_t* req = rd_kafka_AclBindingFilter_new(
+      filter.resource_type, text(filter.resource_name), filter.pattern_type, text(filter.principal),
+      text(filter.host), filter.operation, filter.permission, errstr, sizeof(errstr));
+  if (req == nullptr) {
+    throw KafkaError(RD_KAFKA_RESP_ERR__INVALID_ARG, std::string("invalid ACL filter: ") + errstr);
+  }
+  std::unique_ptr<rd_kafka_AclBindingFilter_t, void (*)(rd_kafka_AclBinding_t*)> owned(
+      req, rd_kafka_AclBinding_destroy);
+  auto ev = run(RD_KAFKA_EVENT_DESCRIBEACLS_RESULT,
+                [&](auto* q, auto* opts) { rd_kafka_DescribeAcls(rk_, req, opts, q); });
+  size_t n = 0;
+  auto* acls = rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(ev.get()), &n);
+  std::vector<AclBinding> out;
+  for (size_t i = 0; i < n; ++i) {
+    const char* host = rd_kafka_AclBinding_host(acls[i]);
+    out.push_back(AclBinding{
+        rd_kafka_AclBinding_restype(acls[i]), rd_kafka_AclBinding_name(acls[i]),
+        rd_kafka_AclBinding_resource_pattern_type(acls[i]), rd_kafka_AclBinding_principal(acls[i]),
+        host ? host : "*", rd_kafka_AclBinding_operation(acls[i]),
+        rd_kafka_AclBinding_permission_type(acls[i])});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> Admin::create_acls(const std::vector<AclBinding>& acls) {
+  if (acls.empty()) return {};
+  RequestArray<rd_kafka_AclBinding_t, rd_kafka_AclBinding_destroy_array> req;
+  char errstr[512];
+  for (const auto& a : acls) {
+    rd_kafka_AclBinding_t* b = rd_kafka_AclBinding_new(
+        a.resource_type, a.resource_name.c_str(), a.pattern_type, a.principal.c_str(),
+        a.host.c_str(), a.operation, a.permission, errstr, sizeof(errstr));
+    if (b == nullptr) {
+      throw KafkaError(RD_KAFKA_RESP_ERR__INVALID_ARG,
+                       "cannot request ACL " + to_string(a) + ": " + errstr);
+    }
+    req.push(b);
+  }
+  auto ev = run(RD_KAFKA_EVENT_CREATEACLS_RESULT, [&](auto* q, auto* opts) {
+    rd_kafka_CreateAcls(rk_, req.data(), req.size(), opts, q);
+  });
+  size_t n = 0;
+  auto* res = rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(ev.get()), &n);
+  std::vector<std::string> failed;
+  // Results come in request order.
+  for (size_t i = 0; i < n; ++i) {
+    if (const rd_kafka_error_t* err = rd_kafka_acl_result_error(res[i])) {
+      failed.push_back("ACL " + (i < acls.size() ? to_string(acls[i]) : std::to_string(i)) + ": " +
+                       rd_kafka_error_string(err));
+    }
+  }
+  return failed;
+}
+
+TopicConfig Admin::describe_broker_config(int32_t broker_id) {
+  if (broker_id < 0) {
+    const rd_kafka_metadata_t* md = nullptr;
+    check(rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(timeout_.count())), "metadata");
+    MetadataPtr owned(md);
+    if (md->broker_cnt == 0) throw KafkaError(RD_KAFKA_RESP_ERR__TRANSPORT, "no broker known");
+    broker_id = md->brokers[0].id;
+  }
+  const std::string name = std::to_string(broker_id);
+  RequestArray<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy_array> req;
+  req.push(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, name.c_str()));
+  auto ev = run(RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, [&](auto* q, auto* opts) {
+    rd_kafka_DescribeConfigs(rk_, req.data(), req.size(), opts, q);
+  });
+  size_t n = 0;
+  auto* res = rd_kafka_DescribeConfigs_result_resources(
+      rd_kafka_event_DescribeConfigs_result(ev.get()), &n);
+  TopicConfig out;
+  for (size_t i = 0; i < n; ++i) {
+    check(rd_kafka_ConfigResource_error(res[i]), "describe configs of broker " + name);
+    size_t cnt = 0;
+    auto* entries = rd_kafka_ConfigResource_configs(res[i], &cnt);
+    for (size_t e = 0; e < cnt; ++e) {
+      const char* v = rd_kafka_ConfigEntry_value(entries[e]);
+      out[rd_kafka_ConfigEntry_name(entries[e])] =
+          ConfigEntry{v ? v : "", rd_kafka_ConfigEntry_is_default(entries[e]) != 0,
+                      rd_kafka_ConfigEntry_is_read_only(entries[e]) != 0,
+                      rd_kafka_ConfigEntry_is_sensitive(entries[e]) != 0,
+                      rd_kafka_ConfigEntry_source(entries[e])};
+    }
+  }
+  return out;
 }
 
 }  // namespace kmirror::kafka

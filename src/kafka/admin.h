@@ -51,6 +51,34 @@ struct GroupDescription {
 // Committed offsets of one group: (topic, partition) -> offset.
 using GroupOffsets = std::map<std::pair<std::string, int32_t>, int64_t>;
 
+// One ACL: who (principal, host) may or may not (permission) do what (operation) on which
+// resources (type, name, and whether the name is LITERAL or a PREFIXED pattern).
+struct AclBinding {
+  rd_kafka_ResourceType_t resource_type = RD_KAFKA_RESOURCE_TOPIC;
+  std::string resource_name;
+  rd_kafka_ResourcePatternType_t pattern_type = RD_KAFKA_RESOURCE_PATTERN_LITERAL;
+  std::string principal;  // "User:alice"
+  std::string host = "*";
+  rd_kafka_AclOperation_t operation = RD_KAFKA_ACL_OPERATION_READ;
+  rd_kafka_AclPermissionType_t permission = RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW;
+  bool operator==(const AclBinding&) const = default;
+  auto operator<=>(const AclBinding&) const = default;
+};
+
+// "TOPIC:LITERAL:orders User:alice@* READ ALLOW", for logs and errors.
+std::string to_string(const AclBinding& acl);
+
+// Which ACLs DescribeAcls returns; the defaults (ANY, unset) match every ACL.
+struct AclFilter {
+  rd_kafka_ResourceType_t resource_type = RD_KAFKA_RESOURCE_ANY;
+  std::optional<std::string> resource_name;
+  rd_kafka_ResourcePatternType_t pattern_type = RD_KAFKA_RESOURCE_PATTERN_ANY;
+  std::optional<std::string> principal;
+  std::optional<std::string> host;
+  rd_kafka_AclOperation_t operation = RD_KAFKA_ACL_OPERATION_ANY;
+  rd_kafka_AclPermissionType_t permission = RD_KAFKA_ACL_PERMISSION_TYPE_ANY;
+};
+
 class Admin {
  public:
   // `rk` is any client handle (producer or consumer); not owned.
@@ -73,6 +101,17 @@ class Admin {
   // Commits `offsets` for the group; returns the partitions that failed, with reasons.
   std::map<std::pair<std::string, int32_t>, std::string> alter_group_offsets(
       const std::string& group, const GroupOffsets& offsets);
+
+  // ACLs matching `filter` (all by default), sorted. librdkafka 2.0.2 drops the response's
+  // error code: a cluster without an authorizer, or a principal that may not describe ACLs,
+  // gives an empty list too (see describe_broker_config).
+  std::vector<AclBinding> describe_acls(const AclFilter& filter = {});
+  // Creates the ACLs (creating an existing one is a no-op); returns one message per ACL that
+  // failed, naming it and the reason (empty: all created).
+  std::vector<std::string> create_acls(const std::vector<AclBinding>& acls);
+  // Configuration of one broker (-1: any broker of the cluster), e.g. "authorizer.class.name",
+  // empty when the cluster has no authorizer.
+  TopicConfig describe_broker_config(int32_t broker_id = -1);
 
  private:
   EventPtr run(rd_kafka_event_type_t expected,

@@ -14,6 +14,7 @@
 #include "kafka/client.h"
 #include "kafka/reader.h"
 #include "replicate/offset_maps.h"
+#include "sync/acl_sync.h"
 #include "sync/flow_state.h"
 #include "sync/group_sync.h"
 #include "sync/topic_sync.h"
@@ -297,10 +298,15 @@ struct Flow::Impl {
                                                       flow.groups_include, flow.groups_exclude});
     // New topics must be found within 10 s of their creation whatever the sync interval.
     auto interval = std::min<std::chrono::milliseconds>(flow.sync_interval, 5s);
+    sync::AclSync acl_sync(
+        source_admin.get(), target_admin.get(),
+        sync::AclSyncOptions{source_cluster.name, target_cluster.name, flow.acls.copy_allow_write});
+    auto group_synced = sync::group_selector(flow.groups_include, flow.groups_exclude);
     auto next_group_sync = Clock::now();
     while (!control_stop) {
       if (Clock::now() >= next_group_sync && initial_known) {
         sync_groups(group_sync);
+        if (flow.acls.enabled) sync_acls(acl_sync, group_synced);
         record_source_ends();
         next_group_sync = Clock::now() + flow.sync_interval;
       }
@@ -343,6 +349,32 @@ struct Flow::Impl {
     }
   }
 
+  // The target name of a source topic whose target is ready, for the control plane's syncs.
+  std::optional<std::string> target_topic_of(const std::string& topic) {
+    std::lock_guard lk(plans_mu);
+    auto it = plans.find(topic);
+    if (it == plans.end() || !it->second.ready()) return std::nullopt;
+    return it->second.target_topic;
+  }
+
+  void sync_acls(sync::AclSync& acl_sync,
+                 const std::function<bool(const std::string&)>& group_synced) {
+    try {
+      auto report = acl_sync.run_once(
+          [&](const std::string& topic) { return target_topic_of(topic); }, group_synced);
+      for (const auto& m : report.messages) spdlog::info("flow {}: {}", flow.id, m);
+      for (const auto& f : report.failures) spdlog::warn("flow {}: acl sync: {}", flow.id, f);
+      if (!report.failures.empty()) {
+        std::lock_guard lk(status_mu);
+        snapshot.errors["acl_sync"] += report.failures.size();
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("flow {}: acl sync failed, retrying: {}", flow.id, e.what());
+      std::lock_guard lk(status_mu);
+      ++snapshot.errors["acl_sync"];
+    }
+  }
+
   // A failover declared by another process stops this flow durably.
   void check_flow_state() {
     if (flow.ignore_flow_state) return;
@@ -378,16 +410,11 @@ struct Flow::Impl {
   // Translates every matching source group's offsets to the target (exact, via the maps).
   void sync_groups(sync::GroupSync& group_sync) {
     try {
-      auto report = group_sync.run_once(
-          [&](const std::string& topic) -> std::optional<std::string> {
-            std::lock_guard lk(plans_mu);
-            auto it = plans.find(topic);
-            if (it == plans.end() || !it->second.ready()) return std::nullopt;
-            return it->second.target_topic;
-          },
-          [&](const std::string& topic, int32_t p, int64_t offset) {
-            return offset_maps->lookup(topic, p, offset);
-          });
+      auto report =
+          group_sync.run_once([&](const std::string& topic) { return target_topic_of(topic); },
+                              [&](const std::string& topic, int32_t p, int64_t offset) {
+                                return offset_maps->lookup(topic, p, offset);
+                              });
       for (const auto& f : report.failures)
         spdlog::warn("flow {}: group offset sync: {}", flow.id, f);
       std::lock_guard lk(status_mu);
@@ -950,7 +977,7 @@ struct Flow::Impl {
     st.last_group_sync_ms = snapshot.last_group_sync_ms;
     st.groups_skipped_active = snapshot.groups_skipped_active;
     for (const auto& [kind, n] : snapshot.errors) {
-      if (kind == "topic_sync" || kind == "offset_sync") st.errors[kind] = n;
+      if (kind == "topic_sync" || kind == "offset_sync" || kind == "acl_sync") st.errors[kind] = n;
     }
     snapshot = std::move(st);
   }

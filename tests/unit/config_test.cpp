@@ -636,5 +636,32 @@ TEST(ConfigTest, MessagesStayOnOneLine) {
   EXPECT_NE(message.find("'bad\\x0akey\\x07'"), std::string::npos) << message;
 }
 
+TEST(ConfigTest, AclSync) {
+  Config c = load_string(kBase);
+  EXPECT_TRUE(c.flows[0].acls.enabled);
+  EXPECT_FALSE(c.flows[0].acls.copy_allow_write);
+  c = load_string(kBase + "    acls: {enabled: false}\n");
+  EXPECT_FALSE(c.flows[0].acls.enabled);
+  EXPECT_FALSE(c.flows[0].acls.copy_allow_write);
+  c = load_string(kBase + "    acls:\n      copy_allow_write: true\n");
+  EXPECT_TRUE(c.flows[0].acls.enabled);
+  EXPECT_TRUE(c.flows[0].acls.copy_allow_write);
+  c = load_string(kBase + "    acls:\n");
+  EXPECT_TRUE(c.flows[0].acls.enabled);
+
+  expect_error(kBase + "    acls: true\n", 9,
+               "'acls' in flow 'a->b' must be a map, found a single value",
+               "write 'acls: {enabled: true, copy_allow_write: false}'");
+  expect_error(kBase + "    acls:\n      copy_allow_writes: true\n", 10,
+               "unknown key 'copy_allow_writes' in 'acls' of flow 'a->b'",
+               "did you mean 'copy_allow_write'?");
+  expect_error(kBase + "    acls:\n      enabled: yes please\n", 10,
+               "invalid 'enabled' 'yes please' in 'acls' of flow 'a->b'", "true or false");
+  expect_error(kBase + "    copy_allow_write: true\n", 9, "unknown key 'copy_allow_write'",
+               "put 'copy_allow_write' under 'acls'");
+  expect_error(kBase + "    acls: {enabled: true}\n    acls: {}\n", 10, "duplicate key 'acls'",
+               "keep only one");
+}
+
 }  // namespace
 }  // namespace kmirror::config
