@@ -266,7 +266,9 @@ void KafkaCluster::write_properties(const Broker& b) const {
       {"controller.quorum.voters", voters},
       {"listeners", "PLAINTEXT://127.0.0.1:" + std::to_string(b.port) +
                         ",CONTROLLER://127.0.0.1:" + std::to_string(b.controller_port)},
-      {"advertised.listeners", "PLAINTEXT://127.0.0.1:" + std::to_string(b.port)},
+      {"advertised.listeners",
+       "PLAINTEXT://127.0.0.1:" +
+           std::to_string(options_.advertised_port != 0 ? options_.advertised_port : b.port)},
       {"controller.listener.names", "CONTROLLER"},
       {"inter.broker.listener.name", "PLAINTEXT"},
       {"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"},

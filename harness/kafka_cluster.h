@@ -43,6 +43,7 @@ struct ClusterOptions {
   int brokers = 1;
   std::map<std::string, std::string> broker_properties;  // added to server.properties
   std::string jvm_heap = "768m";
+  int advertised_port = 0;  // non-zero: advertise this port (a fault proxy in front)
 };
 
 class KafkaCluster {
