@@ -58,7 +58,7 @@ constexpr size_t kMaxFlowIdLength = 200;       // it names consumer groups and s
 constexpr std::array<std::string_view, 3> kTopKeys = {"clusters", "flows", "http"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"name", "bootstrap_servers",
                                                           "properties"};
-constexpr std::array<std::string_view, 18> kFlowKeys = {"source",
+constexpr std::array<std::string_view, 19> kFlowKeys = {"source",
                                                         "target",
                                                         "id",
                                                         "topics",
@@ -73,11 +73,13 @@ constexpr std::array<std::string_view, 18> kFlowKeys = {"source",
                                                         "sync_interval",
                                                         "commit_interval",
                                                         "buffer",
+                                                        "transaction",
                                                         "producer",
                                                         "consumer",
                                                         "acls"};
 constexpr std::array<std::string_view, 2> kPatternKeys = {"include", "exclude"};
 constexpr std::array<std::string_view, 1> kBufferKeys = {"max_inflight_bytes"};
+constexpr std::array<std::string_view, 2> kTransactionKeys = {"interval", "max_bytes"};
 constexpr std::array<std::string_view, 2> kAclKeys = {"enabled", "copy_allow_write"};
 constexpr std::array<std::string_view, 3> kHttpKeys = {"bind", "enabled", "token_file"};
 
@@ -239,6 +241,9 @@ class Loader {
   Properties properties(const Entry& e, const std::string& where) const;
   std::string resolve(const std::string& raw, const std::string& what, int line) const;
   std::chrono::milliseconds interval(const Entry& e, const std::string& where) const;
+  // A size such as 64MiB, at least `min` bytes (`why_min` says why in the error).
+  int64_t size_of(const Entry& e, const std::string& key, const std::string& where, int64_t min,
+                  const std::string& why_min) const;
 
   ClusterConfig parse_cluster(const YAML::Node& node, int line, size_t index);
   FlowConfig parse_flow(const YAML::Node& node, int line, size_t index);
@@ -439,6 +444,24 @@ std::string Loader::resolve(const std::string& raw, const std::string& what, int
   }
   out.append(raw, std::min(pos, raw.size()));
   return out;
+}
+
+int64_t Loader::size_of(const Entry& e, const std::string& key, const std::string& where,
+                        int64_t min, const std::string& why_min) const {
+  const std::string min_text =
+      min >= (1LL << 20) ? std::to_string(min >> 20) + "MiB" : std::to_string(min >> 10) + "KiB";
+  const std::string fix =
+      "write a whole number of bytes, optionally followed by B, KiB, MiB, GiB, KB, MB or GB "
+      "(e.g. 64MiB); at least " +
+      min_text;
+  std::string v = string_value(e, where, fix);
+  auto bytes = parse_size_bytes(v);
+  if (!bytes) fail(e.line(), "invalid size " + quote(v) + " for '" + key + "' " + where, fix);
+  if (*bytes < min) {
+    fail(e.line(), "'" + key + "' " + where + " is below the minimum of " + min_text,
+         "use at least " + min_text + " " + why_min);
+  }
+  return *bytes;
 }
 
 std::chrono::milliseconds Loader::interval(const Entry& e, const std::string& where) const {
@@ -733,19 +756,19 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
                    "write 'buffer: {max_inflight_bytes: 64MiB}'", buffer_where);
     check_keys(b, kBufferKeys, buffer_where, nullptr);
     if (const Entry* e = b.find("max_inflight_bytes")) {
-      static const std::string kFix =
-          "write a whole number of bytes, optionally followed by B, KiB, MiB, GiB, KB, MB or GB "
-          "(e.g. 64MiB); at least 1MiB";
-      std::string v = string_value(*e, buffer_where, kFix);
-      auto bytes = parse_size_bytes(v);
-      if (!bytes)
-        fail(e->line(), "invalid size " + quote(v) + " for 'max_inflight_bytes' " + buffer_where,
-             kFix);
-      if (*bytes < kMinInflightBytes) {
-        fail(e->line(), "'max_inflight_bytes' " + buffer_where + " is below the minimum of 1MiB",
-             "use at least 1MiB so a batch of records always fits");
-      }
-      flow.max_inflight_bytes = *bytes;
+      flow.max_inflight_bytes = size_of(*e, "max_inflight_bytes", buffer_where, kMinInflightBytes,
+                                        "so a batch of records always fits");
+    }
+  }
+  if (const Entry* txn = map.find("transaction")) {
+    std::string txn_where = "in 'transaction' of flow " + label;
+    Map t = as_map(txn->value, txn->key_line, "'transaction' " + where,
+                   "write 'transaction: {interval: 100ms, max_bytes: 16MiB}'", txn_where);
+    check_keys(t, kTransactionKeys, txn_where, nullptr);
+    if (const Entry* e = t.find("interval")) flow.transaction_interval = interval(*e, txn_where);
+    if (const Entry* e = t.find("max_bytes")) {
+      flow.transaction_max_bytes =
+          size_of(*e, "max_bytes", txn_where, 1LL << 10, "so a transaction holds a record");
     }
   }
   if (const Entry* e = map.find("producer")) flow.producer_properties = properties(*e, where);
@@ -775,8 +798,7 @@ void Loader::parse_patterns(const Entry& e, const std::string& name, const std::
   if (const Entry* include = map.find("include")) {
     include_out = string_list(*include, list_where);
     if (include_out.empty()) {
-      fail(include->line(),
-           "'include' " + list_where + " is empty, so nothing would be replicated",
+      fail(include->line(), "'include' " + list_where + " is empty, so nothing would be replicated",
            "list at least one pattern, e.g. include: [\".*\"]");
     }
   }

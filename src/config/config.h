@@ -69,11 +69,15 @@ struct FlowConfig {
   // Set by failback/drill, not by YAML: where partitions without a stored position start.
   std::map<std::string, std::map<int32_t, int64_t>> start_offsets;
   bool ignore_flow_state = false;  // set by failback/drill for their own reverse flows
-  int replication_factor = -1;  // for created target topics; -1: the target's default
+  int replication_factor = -1;     // for created target topics; -1: the target's default
   std::chrono::milliseconds sync_interval{10000};   // topic discovery and control-plane sync
   std::chrono::milliseconds commit_interval{1000};  // how often positions are stored
   int64_t max_inflight_bytes =
       64LL * 1024 * 1024;  // backpressure limit (buffer.max_inflight_bytes)
+  // Exactly-once only: a transaction commits after this long or this many bytes, whichever
+  // comes first (transaction.interval, transaction.max_bytes).
+  std::chrono::milliseconds transaction_interval{100};
+  int64_t transaction_max_bytes = 16LL * 1024 * 1024;
   std::map<std::string, std::string> producer_properties;  // extra librdkafka producer props
   std::map<std::string, std::string> consumer_properties;  // extra librdkafka consumer props
   AclConfig acls;

@@ -14,6 +14,7 @@
 #include "kafka/client.h"
 #include "kafka/reader.h"
 #include "replicate/offset_maps.h"
+#include "replicate/transaction.h"
 #include "sync/acl_sync.h"
 #include "sync/flow_state.h"
 #include "sync/group_sync.h"
@@ -72,6 +73,7 @@ struct Flow::Impl {
     core::PartitionProgress progress;
     int64_t stored = -1;         // position last stored in the target cluster
     int64_t next_expected = -1;  // offset after the last record taken from the consumer
+    int64_t rewind_to = -1;      // exactly-once: where to re-read from if the open txn aborts
     int64_t max_message_bytes = 1048588;
     bool failed = false;
     bool waiting_target = false;  // the target partition does not exist yet
@@ -123,6 +125,20 @@ struct Flow::Impl {
   int64_t last_position_store_ms = 0;
   bool backpressure = false;
   const std::atomic<bool>* stop_flag = nullptr;
+
+  // Exactly-once: records and positions go to the target in one transaction.
+  struct PendingCopy {
+    std::string target_topic;
+    int32_t partition;
+    int64_t source_offset, target_offset;
+  };
+  bool exactly_once = false;
+  bool txn_open = false;
+  bool txn_failed = false;  // a record of the open transaction was refused: it must abort
+  int64_t txn_bytes = 0;
+  std::vector<PendingCopy> txn_copies;  // offset-map entries, recorded once committed
+  std::string txn_fatal;                // set: the producer is fenced or broken; stop writing
+  rd_kafka_consumer_group_metadata_t* group_metadata = nullptr;
 
   mutable std::mutex status_mu;
   FlowStatus snapshot;
@@ -233,6 +249,9 @@ struct Flow::Impl {
     cprops["enable.auto.offset.store"] = "false";
     cprops["auto.offset.reset"] = "earliest";
     cprops["isolation.level"] = "read_committed";
+    // The end-of-partition event carries the offset after trailing transaction markers, which
+    // no record does: without it a transactional source would always show a lag of one.
+    cprops["enable.partition.eof"] = "true";
     cprops["partition.assignment.strategy"] = "cooperative-sticky";
     cprops["session.timeout.ms"] = "10000";
     cprops["heartbeat.interval.ms"] = "1000";
@@ -262,11 +281,20 @@ struct Flow::Impl {
     pprops["queue.buffering.max.kbytes"] =
         std::to_string(std::max<int64_t>(2 * limit / 1024, 16384));
     pprops["queue.buffering.max.messages"] = "2000000";
+    exactly_once = flow.delivery == config::Delivery::kExactlyOnce;
+    if (exactly_once) {
+      // A transaction may not outlive its records: an unreachable target aborts the
+      // transaction after a minute and the flow re-reads from its last committed position.
+      pprops["transactional.id"] = transactional_id(flow.id);
+      pprops["transaction.timeout.ms"] = "60000";
+      pprops["message.timeout.ms"] = "60000";
+    }
     for (const auto& [k, v] : flow.producer_properties) pprops[k] = v;
     auto pconf = kafka::make_conf(pprops);
     rd_kafka_conf_set_dr_msg_cb(pconf.get(), &Impl::delivery_cb);
     rd_kafka_conf_set_opaque(pconf.get(), this);
     producer = kafka::make_client(kafka::ClientKind::kProducer, std::move(pconf));
+    if (exactly_once) init_transactions(timeout);
 
     auto posprops = base_props(target_cluster, "positions");
     posprops["group.id"] = flow_group_id(flow);
@@ -274,6 +302,25 @@ struct Flow::Impl {
     auto posconf = kafka::make_conf(posprops);
     rd_kafka_conf_set_offset_commit_cb(posconf.get(), &Impl::commit_cb);
     positions = kafka::make_client(kafka::ClientKind::kConsumer, std::move(posconf));
+  }
+
+  // Registers the flow's transactional id on the target; this fences any older instance of
+  // the flow and aborts the transaction it left open.
+  void init_transactions(std::chrono::milliseconds timeout) {
+    auto outcome = txn_call([&] { return rd_kafka_init_transactions(producer.get(), 10000); },
+                            Clock::now() + timeout, nullptr);
+    if (outcome.result != TxnResult::kOk) {
+      throw std::runtime_error(
+          "flow " + flow.id + ": cannot start exactly-once delivery on cluster '" +
+          target_cluster.name + "' (transactional id '" + transactional_id(flow.id) +
+          "'): " + outcome.error +
+          "; the target must allow transactions (transaction.state.log.replication.factor and "
+          "min.isr not above its broker count) and kmirror's principal needs WRITE and DESCRIBE "
+          "on that transactional id");
+    }
+    group_metadata = rd_kafka_consumer_group_metadata_new(flow_group_id(flow).c_str());
+    spdlog::info("flow {}: exactly-once delivery: transactional id '{}' on '{}'", flow.id,
+                 transactional_id(flow.id), target_cluster.name);
   }
 
   // ---- control plane thread ------------------------------------------------------------
@@ -536,10 +583,25 @@ struct Flow::Impl {
     }
   }
 
+  // Caught up with the partition: offsets between the last record and the end are transaction
+  // markers (or records of aborted transactions), done without a copy.
+  void reached_end(const rd_kafka_message_t* eof) {
+    PartitionState* s = state_of(eof);
+    if (s == nullptr || s->failed || s->waiting_target || s->next_expected < 0 ||
+        eof->offset <= s->next_expected) {
+      return;
+    }
+    s->progress.skipped(eof->offset - 1);
+    s->next_expected = eof->offset;
+  }
+
   void handle(rd_kafka_message_t* raw) {
     kafka::MessagePtr m(raw);
     if (m->err) {
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        reached_end(m.get());
+        return;
+      }
       char buf[512];
       if (rd_kafka_fatal_error(consumer.get(), buf, sizeof(buf)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         throw std::runtime_error("source consumer failed fatally: " + std::string(buf));
@@ -556,6 +618,7 @@ struct Flow::Impl {
       return;
     }
     s->next_expected = m->offset + 1;
+    if (s->rewind_to < 0) s->rewind_to = m->offset;
     if (int64_t ts = rd_kafka_message_timestamp(m.get(), nullptr); ts > 0)
       s->record_age_ms = now_ms() - ts;
 
@@ -609,6 +672,10 @@ struct Flow::Impl {
     rd_kafka_timestamp_type_t ts_type;
     int64_t ts = rd_kafka_message_timestamp(m.get(), &ts_type);
     if (ts_type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) ts = 0;
+    if (exactly_once && !begin_transaction()) {
+      if (headers != nullptr) rd_kafka_headers_destroy(headers);
+      return;  // the producer is fenced: run() stops the flow
+    }
 
     while (true) {
       // The payload is not copied: librdkafka points at the consumed message, which the
@@ -658,6 +725,7 @@ struct Flow::Impl {
     s->progress.sent(m->offset);
     inflight_bytes += static_cast<int64_t>(m->len + m->key_len);
     ++inflight_records;
+    txn_bytes += size;
     m.release();  // owned by the in-flight record now
   }
 
@@ -672,7 +740,11 @@ struct Flow::Impl {
     PartitionState* s = state_of(m.get());
     if (s == nullptr) return;  // partition revoked meanwhile; its position was not advanced
     if (report->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      offset_maps->record(s->target_topic, s->partition, m->offset, report->offset);
+      if (exactly_once) {
+        txn_copies.push_back({s->target_topic, s->partition, m->offset, report->offset});
+      } else {
+        offset_maps->record(s->target_topic, s->partition, m->offset, report->offset);
+      }
       s->progress.acked(m->offset);
       ++s->replicated;
       s->bytes += m->len + m->key_len;
@@ -683,6 +755,24 @@ struct Flow::Impl {
         latency.observe(s->last_latency_ms);
       }
       return;
+    }
+    if (exactly_once) {
+      // The whole transaction aborts and is re-read; only a refusal that would repeat stops
+      // the partition.
+      txn_failed = true;
+      if (report->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+          report->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+        return;  // aborted by us
+      }
+      if (!refusal_repeats(report->err)) {
+        ++errors["delivery"];
+        spdlog::warn(
+            "flow {}: the target did not take the record at offset {} of {} ({}): "
+            "aborting the transaction and re-reading",
+            flow.id, m->offset, tp_name(s->source_topic, s->partition),
+            rd_kafka_err2str(report->err));
+        return;
+      }
     }
     std::string fix =
         report->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
@@ -704,17 +794,26 @@ struct Flow::Impl {
     }
   }
 
-  // Stores every advanced position as the flow group's offset on the target cluster.
-  bool store_positions(bool synchronous) {
-    auto list = kafka::new_partition_list(static_cast<int>(parts.size()));
-    std::vector<std::pair<PartitionState*, int64_t>> advanced;
+  using Advanced = std::vector<std::pair<PartitionState*, int64_t>>;
+
+  // The positions that moved since they were last stored, keyed by target topic/partition.
+  Advanced advanced_positions(rd_kafka_topic_partition_list_t* list) {
+    Advanced advanced;
     for (auto& [key, s] : parts) {
       auto c = s->progress.committable();
       if (!c || *c == s->stored) continue;
-      rd_kafka_topic_partition_list_add(list.get(), s->target_topic.c_str(), s->partition)->offset =
-          *c;
+      rd_kafka_topic_partition_list_add(list, s->target_topic.c_str(), s->partition)->offset = *c;
       advanced.emplace_back(s.get(), *c);
     }
+    return advanced;
+  }
+
+  // Stores every advanced position as the flow group's offset on the target cluster (exactly
+  // once: by committing the open transaction).
+  bool store_positions(bool synchronous) {
+    if (exactly_once) return commit_transaction(30s);
+    auto list = kafka::new_partition_list(static_cast<int>(parts.size()));
+    Advanced advanced = advanced_positions(list.get());
     if (advanced.empty()) return true;
     rd_kafka_resp_err_t err = rd_kafka_commit(positions.get(), list.get(), synchronous ? 0 : 1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -726,6 +825,126 @@ struct Flow::Impl {
     for (auto& [s, c] : advanced) s->stored = c;
     last_position_store_ms = now_ms();
     return true;
+  }
+
+  // A delivery error that the same record would meet again after an abort.
+  static bool refusal_repeats(rd_kafka_resp_err_t err) {
+    switch (err) {
+      case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+      case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+      case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+      case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+      case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  bool begin_transaction() {
+    if (txn_open) return true;
+    if (!txn_fatal.empty()) return false;
+    if (rd_kafka_error_t* error = rd_kafka_begin_transaction(producer.get())) {
+      on_fatal(classify(error), "begin a transaction");
+      return false;
+    }
+    txn_open = true;
+    return true;
+  }
+
+  void on_fatal(const TxnOutcome& outcome, const std::string& what) {
+    txn_fatal = outcome.fenced
+                    ? "fenced: another kmirror instance took over exactly-once flow " + flow.id +
+                          " (transactional id '" + transactional_id(flow.id) + "' on cluster '" +
+                          target_cluster.name +
+                          "'); this instance stops and writes nothing more. Run one instance per "
+                          "exactly-once flow"
+                    : "the transactional producer failed fatally while trying to " + what + ": " +
+                          outcome.error +
+                          "; restart kmirror: the flow resumes at its last committed "
+                          "position";
+  }
+
+  // Commits the open transaction together with the positions its records reached (and, when
+  // no records are open, positions moved by skipped records). False when it aborted instead:
+  // then every partition re-reads from its last committed position.
+  bool commit_transaction(std::chrono::milliseconds timeout) {
+    if (!txn_fatal.empty()) return false;
+    auto deadline = Clock::now() + timeout;
+    // The positions are known once every record of the transaction is acknowledged.
+    while (inflight_records > 0 && !txn_failed && Clock::now() < deadline)
+      rd_kafka_flush(producer.get(), 10);
+    if (txn_failed || inflight_records > 0) {
+      abort_transaction();
+      return false;
+    }
+    auto list = kafka::new_partition_list(static_cast<int>(parts.size()));
+    Advanced advanced = advanced_positions(list.get());
+    if (!txn_open && advanced.empty()) return true;
+    if (!begin_transaction()) return false;
+    auto remaining_ms = [&] {
+      return static_cast<int>(std::max<int64_t>(
+          1000,
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+    };
+    TxnOutcome outcome;
+    if (!advanced.empty()) {
+      outcome = txn_call(
+          [&] {
+            return rd_kafka_send_offsets_to_transaction(producer.get(), list.get(), group_metadata,
+                                                        remaining_ms());
+          },
+          deadline, nullptr);
+    }
+    if (outcome.result == TxnResult::kOk) {
+      outcome =
+          txn_call([&] { return rd_kafka_commit_transaction(producer.get(), remaining_ms()); },
+                   deadline, nullptr);
+    }
+    if (outcome.result == TxnResult::kFatal) {
+      on_fatal(outcome, "commit a transaction");
+      return false;
+    }
+    if (outcome.result == TxnResult::kAbort) {
+      spdlog::warn("flow {}: transaction failed ({}): aborting it and re-reading", flow.id,
+                   outcome.error);
+      abort_transaction();
+      return false;
+    }
+    for (const auto& c : txn_copies)
+      offset_maps->record(c.target_topic, c.partition, c.source_offset, c.target_offset);
+    txn_copies.clear();
+    for (auto& [s, c] : advanced) s->stored = s->rewind_to = c;
+    txn_open = false;
+    txn_bytes = 0;
+    last_position_store_ms = now_ms();
+    return true;
+  }
+
+  // Aborts the open transaction: none of its records becomes visible, so every partition goes
+  // back to its last committed position and reads them again.
+  void abort_transaction() {
+    ++errors["transaction_abort"];
+    if (txn_open) {
+      auto outcome = txn_call([&] { return rd_kafka_abort_transaction(producer.get(), 30000); },
+                              Clock::now() + 60s, nullptr);
+      if (outcome.result != TxnResult::kOk) {
+        on_fatal(outcome, "abort a transaction");
+        return;
+      }
+    }
+    // Purged records come back as delivery reports that free them.
+    auto deadline = Clock::now() + 10s;
+    while (inflight_records > 0 && Clock::now() < deadline) rd_kafka_poll(producer.get(), 10);
+    txn_open = txn_failed = false;
+    txn_bytes = 0;
+    txn_copies.clear();
+    for (auto& [key, s] : parts) {
+      if (s->rewind_to < 0) continue;
+      s->progress = core::PartitionProgress(s->rewind_to);
+      s->next_expected = s->rewind_to;
+      if (!s->failed && !s->waiting_target) seek(*s, s->rewind_to);
+    }
   }
 
   // Persists changed offset maps, trimmed to what the source still retains.
@@ -771,6 +990,7 @@ struct Flow::Impl {
       pause(waiting, false);
     } else {
       bool lost = rd_kafka_assignment_lost(rk) != 0;
+      if (lost && exactly_once && txn_open) abort_transaction();
       if (!lost) {
         // Hand the partitions over with their positions stored: the next owner resumes there.
         drain(30s);
@@ -835,11 +1055,13 @@ struct Flow::Impl {
         st->progress = core::PartitionProgress(resume);
         st->stored = resume;
         st->next_expected = resume;
+        st->rewind_to = resume;
       } else if (auto so = flow.start_offsets.find(tp.topic);
                  so != flow.start_offsets.end() && so->second.count(tp.partition)) {
         tp.offset = so->second.at(tp.partition);
         st->progress = core::PartitionProgress(tp.offset);
         st->next_expected = tp.offset;
+        st->rewind_to = tp.offset;
       } else {
         tp.offset = start_offset(tp.topic, tp.partition, initial.count(tp.topic) > 0);
       }
@@ -990,7 +1212,8 @@ struct Flow::Impl {
       return;
     }
     control = std::thread([this] { control_loop(); });
-    auto next_commit = Clock::now() + flow.commit_interval;
+    auto next_commit =
+        Clock::now() + (exactly_once ? flow.transaction_interval : flow.commit_interval);
     auto next_map_persist = Clock::now() + flow.sync_interval;
     auto next_status = Clock::now();
     auto next_log = Clock::now() + 10s;
@@ -1018,7 +1241,13 @@ struct Flow::Impl {
         rd_kafka_poll(positions.get(), 0);
         apply_backpressure();
         auto now = Clock::now();
-        if (now >= next_commit) {
+        if (exactly_once) {
+          if (now >= next_commit || txn_failed || txn_bytes >= flow.transaction_max_bytes) {
+            commit_transaction(60s);
+            next_commit = Clock::now() + flow.transaction_interval;
+          }
+          if (!txn_fatal.empty()) throw std::runtime_error(txn_fatal);
+        } else if (now >= next_commit) {
           store_positions(false);
           next_commit = now + flow.commit_interval;
         }
@@ -1056,8 +1285,10 @@ struct Flow::Impl {
     std::vector<PartitionState*> all;
     for (auto& [k, s] : parts) all.push_back(s.get());
     pause(all, false);
-    drain(clean ? 30s : 10s);
-    store_positions(true);
+    if (txn_fatal.empty()) {
+      drain(clean ? 30s : 10s);
+      store_positions(true);
+    }
     persist_maps();
     offset_maps->flush(10s);
     {
@@ -1088,6 +1319,7 @@ struct Flow::Impl {
     }
     for (auto& [name, rkt] : target_topics) rd_kafka_topic_destroy(rkt);
     target_topics.clear();
+    if (group_metadata != nullptr) rd_kafka_consumer_group_metadata_destroy(group_metadata);
   }
 };
 

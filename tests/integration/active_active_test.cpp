@@ -13,10 +13,13 @@
 #include "support/kmirror_process.h"
 #include "support/records.h"
 #include "support/regions_fixture.h"
+#include "support/replication_checks.h"
 
 using namespace std::chrono_literals;
 using kmirror::testing::KmirrorProcess;
 using kmirror::testing::TestRecord;
+
+using kmirror::testing::end_offsets_sum;
 
 namespace {
 
@@ -27,18 +30,6 @@ std::string cluster_id(const std::string& bootstrap) {
   auto rk = kmirror::kafka::make_client(kmirror::kafka::ClientKind::kProducer,
                                         {{"bootstrap.servers", bootstrap}});
   return kmirror::kafka::fetch_cluster_id(rk.get(), 10s);
-}
-
-int64_t end_offsets_sum(const std::string& bootstrap, const std::string& topic) {
-  auto client = kmirror::kafka::make_client(kmirror::kafka::ClientKind::kProducer,
-                                            {{"bootstrap.servers", bootstrap}, {"log_level", "0"}});
-  auto md = kmirror::kafka::fetch_metadata(client.get(), 10s, topic);
-  int64_t total = 0;
-  for (const auto& t : md.topics) {
-    for (const auto& p : t.partitions)
-      total += kmirror::kafka::query_watermarks(client.get(), topic, p.id, 10s).high;
-  }
-  return total;
 }
 
 struct ClusterContent {

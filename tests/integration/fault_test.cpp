@@ -27,6 +27,7 @@
 #include "support/kmirror_process.h"
 #include "support/records.h"
 #include "support/regions_fixture.h"
+#include "support/replication_checks.h"
 
 using namespace std::chrono_literals;
 using kmirror::testing::KmirrorProcess;
@@ -36,6 +37,12 @@ namespace kafka = kmirror::kafka;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using Partitions = std::map<int32_t, std::vector<TestRecord>>;
+
+using kmirror::testing::end_offsets_or_zero;
+using kmirror::testing::end_offsets_sum;
+using kmirror::testing::expect_complete;
+using kmirror::testing::wait_for_records;
+using kmirror::testing::wait_for_settled;
 
 namespace {
 
@@ -129,114 +136,6 @@ class FaultTest : public ::testing::Test {
 };
 
 // ---- helpers --------------------------------------------------------------------------
-
-int64_t end_offsets_sum(const std::string& bootstrap, const std::string& topic) {
-  auto client = kafka::make_client(kafka::ClientKind::kProducer,
-                                   {{"bootstrap.servers", bootstrap}, {"log_level", "0"}});
-  auto md = kafka::fetch_metadata(client.get(), 10s, topic);
-  int64_t total = 0;
-  for (const auto& t : md.topics) {
-    for (const auto& p : t.partitions)
-      total += kafka::query_watermarks(client.get(), topic, p.id, 10s).high;
-  }
-  return total;
-}
-
-int64_t end_offsets_or_zero(const std::string& bootstrap, const std::string& topic) {
-  try {
-    return end_offsets_sum(bootstrap, topic);
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
-
-bool wait_for_records(const std::string& bootstrap, const std::string& topic, int64_t expected,
-                      std::chrono::seconds timeout,
-                      std::chrono::milliseconds interval = std::chrono::milliseconds(250)) {
-  return kafka::wait_until([&] { return end_offsets_or_zero(bootstrap, topic) >= expected; },
-                           timeout, interval);
-}
-
-// At least `expected` records, then end offsets that stop moving (restart duplicates done).
-bool wait_for_settled(const std::string& bootstrap, const std::string& topic, int64_t expected,
-                      std::chrono::seconds timeout) {
-  if (!wait_for_records(bootstrap, topic, expected, timeout)) return false;
-  int64_t last = -1;
-  int stable = 0;
-  return kafka::wait_until(
-      [&] {
-        int64_t now = end_offsets_or_zero(bootstrap, topic);
-        stable = now == last ? stable + 1 : 0;
-        last = now;
-        return stable >= 3;
-      },
-      timeout, 1s);
-}
-
-std::optional<kmirror::core::Provenance> provenance_of(const TestRecord& r) {
-  std::optional<kmirror::core::Provenance> out;
-  for (const auto& [name, value] : r.headers) {
-    if (name == kmirror::core::kProvenanceHeader && value) {
-      out = kmirror::core::decode({reinterpret_cast<const uint8_t*>(value->data()), value->size()});
-    }
-  }
-  return out;
-}
-
-// Every source record is on the target with its content (matched through the provenance
-// header's source offset), in order apart from re-sent duplicates. `from` skips the first
-// target records of each partition (copies of an earlier incarnation of the topic). Returns
-// the number of duplicates; failures name partition and offsets.
-size_t expect_complete(const Partitions& source, const Partitions& target,
-                       const std::map<int32_t, size_t>& from = {}) {
-  size_t duplicates = 0;
-  for (const auto& [p, src] : source) {
-    auto it = target.find(p);
-    if (it == target.end()) {
-      ADD_FAILURE() << "partition " << p << " missing on the target";
-      continue;
-    }
-    std::map<int64_t, const TestRecord*> by_offset;
-    for (const auto& r : src) by_offset[r.offset] = &r;
-    std::set<int64_t> seen;
-    int64_t highest = -1;
-    size_t skip = from.count(p) ? from.at(p) : 0;
-    for (size_t i = skip; i < it->second.size(); ++i) {
-      const TestRecord& t = it->second[i];
-      auto prov = provenance_of(t);
-      if (!prov) {
-        ADD_FAILURE() << "target record at offset " << t.offset << " of partition " << p
-                      << " has no provenance header";
-        continue;
-      }
-      auto s = by_offset.find(prov->source_offset);
-      if (s == by_offset.end()) {
-        ADD_FAILURE() << "target record at offset " << t.offset << " of partition " << p
-                      << " names unknown source offset " << prov->source_offset;
-        continue;
-      }
-      EXPECT_TRUE(kmirror::testing::same_content(*s->second, t))
-          << "partition " << p << " source offset " << prov->source_offset;
-      if (!seen.insert(prov->source_offset).second) {
-        ++duplicates;
-      } else {
-        EXPECT_GT(prov->source_offset, highest) << "order broken in partition " << p;
-      }
-      highest = std::max(highest, prov->source_offset);
-    }
-    if (seen.size() != src.size()) {
-      std::vector<int64_t> missing;
-      for (const auto& r : src) {
-        if (!seen.count(r.offset)) missing.push_back(r.offset);
-      }
-      std::ostringstream m;
-      m << missing.size() << " of " << src.size() << " source records missing in partition " << p
-        << " (source offsets " << missing.front() << ".." << missing.back() << ")";
-      ADD_FAILURE() << m.str();
-    }
-  }
-  return duplicates;
-}
 
 // Lines of kmirror's output that contain any of `needles`.
 std::string lines_with(const std::string& output, const std::vector<std::string>& needles,

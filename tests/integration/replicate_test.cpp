@@ -14,118 +14,19 @@
 #include "support/kmirror_process.h"
 #include "support/records.h"
 #include "support/regions_fixture.h"
+#include "support/replication_checks.h"
 
 using namespace std::chrono_literals;
 using kmirror::testing::KmirrorProcess;
 using kmirror::testing::TestRecord;
 
+using kmirror::testing::count_or_zero;
+using kmirror::testing::end_offsets_sum;
+using kmirror::testing::expect_complete;
+using kmirror::testing::wait_for_records;
+using kmirror::testing::wait_for_settled;
+
 namespace {
-
-int64_t end_offsets_sum(const std::string& bootstrap, const std::string& topic) {
-  auto client = kmirror::kafka::make_client(kmirror::kafka::ClientKind::kProducer,
-                                            {{"bootstrap.servers", bootstrap}, {"log_level", "0"}});
-  auto md = kmirror::kafka::fetch_metadata(client.get(), 10s, topic);
-  int64_t total = 0;
-  for (const auto& t : md.topics) {
-    for (const auto& p : t.partitions)
-      total += kmirror::kafka::query_watermarks(client.get(), topic, p.id, 10s).high;
-  }
-  return total;
-}
-
-// Polls until the target topic's end offsets add up to `expected` records.
-bool wait_for_records(const std::string& bootstrap, const std::string& topic, int64_t expected,
-                      std::chrono::seconds timeout) {
-  return kmirror::kafka::wait_until(
-      [&] {
-        try {
-          return end_offsets_sum(bootstrap, topic) >= expected;
-        } catch (const std::exception&) {
-          return false;
-        }
-      },
-      timeout, 250ms);
-}
-
-// Records readable on the cluster, or 0 while the topic does not exist there yet.
-size_t count_or_zero(const std::string& bootstrap, const std::string& topic) {
-  try {
-    return kmirror::testing::count_records(bootstrap, topic);
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
-
-// After a restart duplicates inflate end offsets: wait for at least `expected`, then until the
-// end offsets stop moving (the copy has caught up).
-bool wait_for_settled(const std::string& bootstrap, const std::string& topic, int64_t expected,
-                      std::chrono::seconds timeout) {
-  if (!wait_for_records(bootstrap, topic, expected, timeout)) return false;
-  int64_t last = -1;
-  int stable = 0;
-  return kmirror::kafka::wait_until(
-      [&] {
-        int64_t now = end_offsets_sum(bootstrap, topic);
-        stable = now == last ? stable + 1 : 0;
-        last = now;
-        return stable >= 3;
-      },
-      timeout, 1s);
-}
-
-std::optional<kmirror::core::Provenance> provenance_of(const TestRecord& r) {
-  std::optional<kmirror::core::Provenance> out;
-  for (const auto& [name, value] : r.headers) {
-    if (name == kmirror::core::kProvenanceHeader && value) {
-      out = kmirror::core::decode({reinterpret_cast<const uint8_t*>(value->data()), value->size()});
-    }
-  }
-  return out;
-}
-
-// Every source record is on the target, in order, with its content and a provenance header
-// that points back at it. Returns the number of duplicates (restart re-sends) seen.
-size_t expect_replicated(const std::map<int32_t, std::vector<TestRecord>>& source,
-                         const std::map<int32_t, std::vector<TestRecord>>& target) {
-  size_t duplicates = 0;
-  EXPECT_EQ(source.size(), target.size());
-  for (const auto& [p, src] : source) {
-    auto it = target.find(p);
-    if (it == target.end()) {
-      ADD_FAILURE() << "partition " << p << " missing on target";
-      continue;
-    }
-    // Walk the target partition: each record's provenance names its source offset, which must
-    // never go backwards except for a re-sent suffix (at-least-once restart).
-    std::map<int64_t, size_t> index;
-    for (size_t i = 0; i < src.size(); ++i) index[src[i].offset] = i;
-    int64_t highest = -1;
-    std::set<int64_t> seen;
-    for (const auto& t : it->second) {
-      auto prov = provenance_of(t);
-      if (!prov) {
-        ADD_FAILURE() << "record without provenance header on target partition " << p;
-        continue;
-      }
-      EXPECT_EQ(prov->source_partition, p);
-      auto s = index.find(prov->source_offset);
-      if (s == index.end()) {
-        ADD_FAILURE() << "target record names unknown source offset " << prov->source_offset;
-        continue;
-      }
-      EXPECT_TRUE(kmirror::testing::same_content(src[s->second], t))
-          << "partition " << p << " source offset " << prov->source_offset;
-      if (!seen.insert(prov->source_offset).second) {
-        ++duplicates;
-      } else {
-        EXPECT_GT(prov->source_offset, highest) << "order broken in partition " << p;
-      }
-      highest = std::max(highest, prov->source_offset);
-    }
-    EXPECT_EQ(seen.size(), src.size()) << "records missing in partition " << p;
-  }
-  return duplicates;
-}
 
 class ReplicateTest : public kmirror::testing::RegionsTest {
  protected:
@@ -160,8 +61,7 @@ TEST_F(ReplicateTest, CopiesEveryRecordWithItsContentOrderAndPartition) {
   for (const auto& topic : topics) {
     auto source = kmirror::testing::read_all(a(), topic);
     auto target = kmirror::testing::read_all(b(), topic);
-    EXPECT_EQ(expect_replicated(source, target), 0u)
-        << "no restart happened: no duplicate expected";
+    EXPECT_EQ(expect_complete(source, target), 0u) << "no restart happened: no duplicate expected";
     for (const auto& [p, recs] : target) total += recs.size();
   }
   EXPECT_EQ(total, 3u * 33334u);
@@ -181,7 +81,7 @@ TEST_F(ReplicateTest, TopicCreatedMidRunIsCopiedFromItsFirstRecord) {
   ASSERT_TRUE(wait_for_records(b(), topic, 3000, 60s)) << km.output();
   auto source = kmirror::testing::read_all(a(), topic);
   auto target = kmirror::testing::read_all(b(), topic);
-  EXPECT_EQ(expect_replicated(source, target), 0u);
+  EXPECT_EQ(expect_complete(source, target), 0u);
   EXPECT_EQ(km.terminate(), 0);
 }
 
@@ -221,7 +121,7 @@ TEST_F(ReplicateTest, KillNineAndRestartLosesNothing) {
   }
   auto source = kmirror::testing::read_all(a(), topic);
   auto target = kmirror::testing::read_all(b(), topic);
-  size_t duplicates = expect_replicated(source, target);
+  size_t duplicates = expect_complete(source, target);
   std::cout << "[kill -9] target held " << at_kill
             << " records at the kill; duplicates after restart: " << duplicates << std::endl;
   // Bounded by what was in flight: far below the whole set.
@@ -289,7 +189,7 @@ TEST_F(ReplicateTest, OnlyCommittedTransactionsAndCompactedTopicsAreCopied) {
   for (const auto& [p, recs] : source_c) source_count += recs.size();
   ASSERT_TRUE(kmirror::kafka::wait_until(
       [&] { return count_or_zero(b(), compact_topic) >= source_count; }, 60s, 500ms));
-  expect_replicated(source_c, kmirror::testing::read_all(b(), compact_topic));
+  expect_complete(source_c, kmirror::testing::read_all(b(), compact_topic));
   // The topic's configuration came along.
   auto admin_client = kmirror::kafka::make_client(kmirror::kafka::ClientKind::kProducer,
                                                   {{"bootstrap.servers", b()}});
@@ -369,7 +269,7 @@ TEST_F(ReplicateTest, TargetOutageKeepsMemoryBoundedAndLosesNothing) {
   // Limit plus a fixed overhead (librdkafka buffers, threads, code), not the outage's volume.
   EXPECT_LT(peak, 8 * 1024 + 120 * 1024);
   EXPECT_EQ(km.terminate(), 0);
-  expect_replicated(kmirror::testing::read_all(a(), topic), kmirror::testing::read_all(b(), topic));
+  expect_complete(kmirror::testing::read_all(a(), topic), kmirror::testing::read_all(b(), topic));
 }
 
 }  // namespace

@@ -17,103 +17,18 @@
 #include "support/kmirror_process.h"
 #include "support/records.h"
 #include "support/regions_fixture.h"
+#include "support/replication_checks.h"
 
 using namespace std::chrono_literals;
 using kmirror::testing::KmirrorProcess;
 using kmirror::testing::TestRecord;
 using Clock = std::chrono::steady_clock;
 
+using kmirror::testing::end_offsets_or_zero;
+using kmirror::testing::expect_complete;
+using kmirror::testing::wait_for_settled;
+
 namespace {
-
-int64_t end_offsets_sum(const std::string& bootstrap, const std::string& topic) {
-  auto client = kmirror::kafka::make_client(kmirror::kafka::ClientKind::kProducer,
-                                            {{"bootstrap.servers", bootstrap}, {"log_level", "0"}});
-  auto md = kmirror::kafka::fetch_metadata(client.get(), 10s, topic);
-  int64_t total = 0;
-  for (const auto& t : md.topics) {
-    for (const auto& p : t.partitions)
-      total += kmirror::kafka::query_watermarks(client.get(), topic, p.id, 10s).high;
-  }
-  return total;
-}
-
-int64_t end_offsets_or_zero(const std::string& bootstrap, const std::string& topic) {
-  try {
-    return end_offsets_sum(bootstrap, topic);
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
-
-// At least `expected` records, then end offsets that stop moving (restart duplicates done).
-bool wait_for_settled(const std::string& bootstrap, const std::string& topic, int64_t expected,
-                      std::chrono::seconds timeout) {
-  if (!kmirror::kafka::wait_until([&] { return end_offsets_or_zero(bootstrap, topic) >= expected; },
-                                  timeout, 500ms)) {
-    return false;
-  }
-  int64_t last = -1;
-  int stable = 0;
-  return kmirror::kafka::wait_until(
-      [&] {
-        int64_t now = end_offsets_or_zero(bootstrap, topic);
-        stable = now == last ? stable + 1 : 0;
-        last = now;
-        return stable >= 3;
-      },
-      timeout, 1s);
-}
-
-std::optional<kmirror::core::Provenance> provenance_of(const TestRecord& r) {
-  std::optional<kmirror::core::Provenance> out;
-  for (const auto& [name, value] : r.headers) {
-    if (name == kmirror::core::kProvenanceHeader && value) {
-      out = kmirror::core::decode({reinterpret_cast<const uint8_t*>(value->data()), value->size()});
-    }
-  }
-  return out;
-}
-
-// Every source record is on the target with its content and in order (re-sent duplicates
-// aside); returns the number of duplicates.
-size_t expect_complete(const std::map<int32_t, std::vector<TestRecord>>& source,
-                       const std::map<int32_t, std::vector<TestRecord>>& target) {
-  size_t duplicates = 0;
-  EXPECT_EQ(source.size(), target.size());
-  for (const auto& [p, src] : source) {
-    auto it = target.find(p);
-    if (it == target.end()) {
-      ADD_FAILURE() << "partition " << p << " missing on the target";
-      continue;
-    }
-    std::map<int64_t, const TestRecord*> by_offset;
-    for (const auto& r : src) by_offset[r.offset] = &r;
-    std::set<int64_t> seen;
-    int64_t highest = -1;
-    for (const auto& t : it->second) {
-      auto prov = provenance_of(t);
-      if (!prov) {
-        ADD_FAILURE() << "record without provenance header on target partition " << p;
-        continue;
-      }
-      auto s = by_offset.find(prov->source_offset);
-      if (s == by_offset.end()) {
-        ADD_FAILURE() << "target record names unknown source offset " << prov->source_offset;
-        continue;
-      }
-      EXPECT_TRUE(kmirror::testing::same_content(*s->second, t))
-          << "partition " << p << " source offset " << prov->source_offset;
-      if (!seen.insert(prov->source_offset).second) {
-        ++duplicates;
-      } else {
-        EXPECT_GT(prov->source_offset, highest) << "order broken in partition " << p;
-      }
-      highest = std::max(highest, prov->source_offset);
-    }
-    EXPECT_EQ(seen.size(), src.size()) << "records missing in partition " << p;
-  }
-  return duplicates;
-}
 
 // How often each needle occurs in kmirror's output, and its last "N replicated" log line.
 std::string summary(const std::string& output) {

@@ -88,6 +88,9 @@ flows:
     commit_interval: 250ms
     buffer:
       max_inflight_bytes: 128MiB
+    transaction:
+      interval: 250ms
+      max_bytes: 4MiB
     producer:
       compression.type: lz4
     consumer:
@@ -126,6 +129,8 @@ http:
   EXPECT_EQ(f.sync_interval, 30s);
   EXPECT_EQ(f.commit_interval, 250ms);
   EXPECT_EQ(f.max_inflight_bytes, 128LL << 20);
+  EXPECT_EQ(f.transaction_interval, 250ms);
+  EXPECT_EQ(f.transaction_max_bytes, 4LL << 20);
   EXPECT_EQ(f.producer_properties,
             (std::map<std::string, std::string>{{"compression.type", "lz4"}}));
   EXPECT_EQ(f.consumer_properties,
@@ -261,6 +266,12 @@ flows: []
   // Keys put at the wrong level say where they belong.
   expect_error(kBase + "    include: [x]\n", 9, "unknown key 'include'",
                "put 'include' under 'topics'");
+  expect_error(kBase + "    transaction:\n      max_bytes: 12\n", 10,
+               "'max_bytes' in 'transaction' of flow 'a->b' is below the minimum of 1KiB",
+               "use at least 1KiB");
+  expect_error(kBase + "    transaction:\n      intervall: 1s\n", 10,
+               "unknown key 'intervall' in 'transaction' of flow 'a->b'",
+               "did you mean 'interval'?");
   expect_error(kBase + "    max_inflight_bytes: 2MiB\n", 9, "unknown key 'max_inflight_bytes'",
                "put 'max_inflight_bytes' under 'buffer'");
   expect_error(kBase + "    linger.ms: 5\n", 9, "unknown key 'linger.ms'",
