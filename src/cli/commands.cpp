@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -71,6 +73,22 @@ class FlowSet {
   std::atomic<bool> failed_{false};
 };
 
+// Positions, maps and state are stored once the flows stopped; what remains is freeing
+// librdkafka's handles, which in 2.0 can hang for good after a subscribed topic was deleted
+// (librdkafka issue 4362). A watchdog bounds it so a stop request always ends the process.
+void exit_if_teardown_hangs(int exit_code, std::chrono::seconds bound) {
+  std::thread([exit_code, bound] {
+    std::this_thread::sleep_for(bound);
+    spdlog::warn("librdkafka did not release its clients within {} s of stopping (a known "
+                 "librdkafka 2.0 hang after a topic deletion); exiting anyway: everything is "
+                 "stored",
+                 bound.count());
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    std::_Exit(exit_code);
+  }).detach();
+}
+
 int connect_or_explain(FlowSet& flows) {
   try {
     flows.connect();
@@ -100,6 +118,7 @@ int run_command(const RunOptions& options, const std::atomic<bool>& stop) {
   bool ok = flows.wait(stop);
   if (http) http->stop();
   spdlog::info("kmirror stopped{}", ok ? "" : " after a failure");
+  exit_if_teardown_hangs(ok ? 0 : 1, 20s);
   return ok ? 0 : 1;
 }
 

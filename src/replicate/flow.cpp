@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/partition_progress.h"
+#include "core/position_metadata.h"
 #include "core/provenance.h"
 #include "core/topic_filter.h"
 #include "kafka/client.h"
@@ -74,6 +75,7 @@ struct Flow::Impl {
     int64_t stored = -1;         // position last stored in the target cluster
     int64_t next_expected = -1;  // offset after the last record taken from the consumer
     int64_t rewind_to = -1;      // exactly-once: where to re-read from if the open txn aborts
+    int64_t target_floor = 0;    // target offset where copies of this source incarnation begin
     int64_t max_message_bytes = 1048588;
     bool failed = false;
     bool waiting_target = false;  // the target partition does not exist yet
@@ -116,6 +118,7 @@ struct Flow::Impl {
   std::map<std::pair<std::string, int32_t>, std::unique_ptr<PartitionState>> parts;
   std::map<std::string, rd_kafka_topic_t*> target_topics;
   std::vector<std::string> subscribed;
+  std::set<std::string> deleted_topics;  // gone from the source while subscribed
   uint64_t applied_version = 0;
   int64_t inflight_bytes = 0;
   int64_t inflight_records = 0;
@@ -559,6 +562,27 @@ struct Flow::Impl {
       pause(ready, true);
     }
     if (topics != subscribed) {
+      std::vector<std::string> gone;
+      {
+        std::lock_guard lk(plans_mu);
+        for (const auto& t : subscribed) {
+          if (plans.count(t) == 0 && deleted_topics.insert(t).second) gone.push_back(t);
+        }
+      }
+      for (const auto& t : topics) deleted_topics.erase(t);
+      for (const auto& t : gone) {
+        spdlog::warn(
+            "flow {}: source topic '{}' was deleted: replication of it stops; its copy on '{}' is "
+            "kept, and if the topic is recreated it is copied again from its start, after the "
+            "old copies",
+            flow.id, t, target_cluster.name);
+        // Partitions the consumer already gave up restart now; the others when revoked.
+        bool held = std::any_of(parts.begin(), parts.end(),
+                                [&](const auto& p) { return p.second->source_topic == t; });
+        if (!held) restart_topic(t);
+      }
+    }
+    if (topics != subscribed) {
       subscribed = topics;
       if (topics.empty()) {
         rd_kafka_unsubscribe(consumer.get());
@@ -796,13 +820,68 @@ struct Flow::Impl {
 
   using Advanced = std::vector<std::pair<PartitionState*, int64_t>>;
 
+  // The list frees the metadata with the element.
+  static void set_metadata(rd_kafka_topic_partition_t* e, const std::string& metadata) {
+    if (metadata.empty()) return;
+    e->metadata = malloc(metadata.size());
+    memcpy(e->metadata, metadata.data(), metadata.size());
+    e->metadata_size = metadata.size();
+  }
+
+  // A source topic was deleted (or is found recreated): its stored positions restart at 0 and
+  // the target copies made so far are marked as the old incarnation's, so the new incarnation
+  // is copied from its first record.
+  void restart_topic(const std::string& source_topic) {
+    const std::string target =
+        core::target_topic_name(naming_of(flow), source_cluster.name, source_topic);
+    try {
+      auto md = kafka::fetch_metadata(target_admin.get(), 10s, target);
+      for (const auto& t : md.topics) {
+        for (const auto& p : t.partitions) restart_incarnation(target, p.id);
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("flow {}: cannot restart the positions of deleted topic '{}': {}", flow.id,
+                   source_topic, e.what());
+    }
+  }
+
+  // Returns the floor, nullopt when the restart could not be stored.
+  std::optional<int64_t> restart_incarnation(const std::string& target_topic, int32_t partition) {
+    int64_t floor = 0;
+    try {
+      floor = kafka::query_watermarks(target_admin.get(), target_topic, partition, 10s).high;
+    } catch (const std::exception& e) {
+      spdlog::warn("flow {}: cannot read the end of {} on '{}' ({}): the next incarnation of the "
+                   "topic resumes where the last stopped",
+                   flow.id, tp_name(target_topic, partition), target_cluster.name, e.what());
+      return std::nullopt;
+    }
+    offset_maps->restart(target_topic, partition);
+    auto list = kafka::new_partition_list(1);
+    auto* e = rd_kafka_topic_partition_list_add(list.get(), target_topic.c_str(), partition);
+    e->offset = 0;
+    set_metadata(e, core::encode_position_metadata(floor));
+    if (rd_kafka_resp_err_t err = rd_kafka_commit(positions.get(), list.get(), 0)) {
+      ++errors["position_store"];
+      spdlog::warn("flow {}: cannot restart the position of {}: {}", flow.id,
+                   tp_name(target_topic, partition), rd_kafka_err2str(err));
+      return std::nullopt;
+    }
+    spdlog::info("flow {}: {} restarts at source offset 0; copies of the new incarnation begin "
+                 "after target offset {}",
+                 flow.id, tp_name(target_topic, partition), floor);
+    return floor;
+  }
+
   // The positions that moved since they were last stored, keyed by target topic/partition.
   Advanced advanced_positions(rd_kafka_topic_partition_list_t* list) {
     Advanced advanced;
     for (auto& [key, s] : parts) {
       auto c = s->progress.committable();
       if (!c || *c == s->stored) continue;
-      rd_kafka_topic_partition_list_add(list, s->target_topic.c_str(), s->partition)->offset = *c;
+      auto* e = rd_kafka_topic_partition_list_add(list, s->target_topic.c_str(), s->partition);
+      e->offset = *c;
+      set_metadata(e, core::encode_position_metadata(s->target_floor));
       advanced.emplace_back(s.get(), *c);
     }
     return advanced;
@@ -996,8 +1075,12 @@ struct Flow::Impl {
         drain(30s);
         store_positions(true);
       }
-      for (int i = 0; i < list->cnt; ++i)
+      for (int i = 0; i < list->cnt; ++i) {
+        auto* s = state_of(list->elems[i].topic, list->elems[i].partition);
+        if (s != nullptr && deleted_topics.count(s->source_topic))
+          restart_incarnation(s->target_topic, s->partition);
         parts.erase({list->elems[i].topic, list->elems[i].partition});
+      }
       if (cooperative) {
         kafka::check(rd_kafka_incremental_unassign(rk, list), "incremental unassign");
       } else {
@@ -1047,6 +1130,21 @@ struct Flow::Impl {
       auto it = plan_copy.find(tp.topic);
       if (it != plan_copy.end()) st->max_message_bytes = it->second.target_max_message_bytes;
       st->waiting_target = it == plan_copy.end() || tp.partition >= it->second.target_partitions;
+      auto& pos = stored->elems[i];
+      st->target_floor = core::decode_position_metadata(
+          pos.metadata == nullptr
+              ? std::string_view{}
+              : std::string_view(static_cast<const char*>(pos.metadata), pos.metadata_size));
+      if (pos.offset > 0 && beyond_source_end(tp.topic, tp.partition, pos.offset)) {
+        // A position past the source's end: the topic was recreated while kmirror was away.
+        spdlog::warn("flow {}: stored position {} of {} is beyond the source's end: the topic was "
+                     "recreated; copying its new incarnation from its start",
+                     flow.id, pos.offset, tp_name(tp.topic, tp.partition));
+        if (auto floor = restart_incarnation(st->target_topic, tp.partition)) {
+          st->target_floor = *floor;
+          pos.offset = 0;
+        }
+      }
       // A partition the target lacks yet holds no copies: nothing to catch up from.
       int64_t resume =
           st->waiting_target ? stored->elems[i].offset : resume_point(*st, stored->elems[i].offset);
@@ -1080,7 +1178,7 @@ struct Flow::Impl {
     std::optional<int64_t> frontier;
     while (true) {
       try {
-        frontier = offset_maps->catch_up(s.target_topic, s.partition, 60s);
+        frontier = offset_maps->catch_up(s.target_topic, s.partition, 60s, s.target_floor);
         break;
       } catch (const std::exception& e) {
         spdlog::warn("flow {}: {} (retrying)", flow.id, e.what());
@@ -1114,6 +1212,14 @@ struct Flow::Impl {
           flow.id, tp_name(s.source_topic, s.partition), *frontier, resume, stored);
     }
     return resume;
+  }
+
+  bool beyond_source_end(const std::string& topic, int32_t partition, int64_t position) {
+    try {
+      return position > kafka::query_watermarks(source_admin.get(), topic, partition, 10s).high;
+    } catch (const std::exception&) {
+      return false;  // unknown: trust the stored position
+    }
   }
 
   int64_t start_offset(const std::string& topic, int32_t partition, bool initial) {

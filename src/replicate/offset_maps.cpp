@@ -86,15 +86,27 @@ void OffsetMaps::load(std::chrono::milliseconds timeout) {
                kOffsetMapsTopic);
 }
 
+void OffsetMaps::restart(const std::string& topic, int32_t partition) {
+  std::lock_guard lk(mu_);
+  Key key{topic, partition};
+  maps_[key] = core::OffsetMap{};
+  dirty_[key] = true;
+}
+
 std::optional<int64_t> OffsetMaps::catch_up(const std::string& topic, int32_t partition,
-                                            std::chrono::milliseconds timeout) {
+                                            std::chrono::milliseconds timeout, int64_t floor) {
   Key key{topic, partition};
   int64_t from;
   {
     std::lock_guard lk(mu_);
     auto it = maps_.find(key);
     auto last = it == maps_.end() ? std::nullopt : it->second.last_target();
-    from = last ? last->value + 1 : -1;
+    if (last && last->value < floor) {
+      it->second = core::OffsetMap{};
+      dirty_[key] = true;
+      last.reset();
+    }
+    from = last ? last->value + 1 : floor;
   }
   auto w = kafka::query_watermarks(producer_.get(), topic, partition, timeout);
   if (from < w.low) from = w.low;

@@ -36,8 +36,12 @@ class OffsetMaps {
   // Reads the target partition from where its map ends to its current end and records every
   // copy this flow made (provenance: written by the flow's source, now on the target).
   // Returns the highest source offset found on the target, if any: the true copy frontier.
+  // Copies below target offset `floor` belong to an earlier incarnation of the source topic
+  // (deleted and recreated): they are ignored, and a map holding only them is dropped.
   std::optional<int64_t> catch_up(const std::string& topic, int32_t partition,
-                                  std::chrono::milliseconds timeout);
+                                  std::chrono::milliseconds timeout, int64_t floor = 0);
+  // Drops a partition's map: its source topic was recreated, its old offsets mean nothing.
+  void restart(const std::string& topic, int32_t partition);
 
   void record(const std::string& topic, int32_t partition, int64_t source_offset,
               int64_t target_offset);
