@@ -58,7 +58,7 @@ constexpr size_t kMaxFlowIdLength = 200;       // it names consumer groups and s
 constexpr std::array<std::string_view, 3> kTopKeys = {"clusters", "flows", "http"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"name", "bootstrap_servers",
                                                           "properties"};
-constexpr std::array<std::string_view, 18> kFlowKeys = {"source",
+constexpr std::array<std::string_view, 20> kFlowKeys = {"source",
                                                         "target",
                                                         "id",
                                                         "topics",
@@ -72,6 +72,8 @@ constexpr std::array<std::string_view, 18> kFlowKeys = {"source",
                                                         "replication_factor",
                                                         "sync_interval",
                                                         "commit_interval",
+                                                        "heartbeats",
+                                                        "heartbeat_interval",
                                                         "buffer",
                                                         "producer",
                                                         "consumer",
@@ -727,6 +729,10 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
   }
   if (const Entry* e = map.find("sync_interval")) flow.sync_interval = interval(*e, where);
   if (const Entry* e = map.find("commit_interval")) flow.commit_interval = interval(*e, where);
+  if (const Entry* e = map.find("heartbeats")) flow.heartbeats = bool_value(*e, where);
+  if (const Entry* e = map.find("heartbeat_interval")) {
+    flow.heartbeat_interval = interval(*e, where);
+  }
   if (const Entry* buffer = map.find("buffer")) {
     std::string buffer_where = "in 'buffer' of flow " + label;
     Map b = as_map(buffer->value, buffer->key_line, "'buffer' " + where,
@@ -775,8 +781,7 @@ void Loader::parse_patterns(const Entry& e, const std::string& name, const std::
   if (const Entry* include = map.find("include")) {
     include_out = string_list(*include, list_where);
     if (include_out.empty()) {
-      fail(include->line(),
-           "'include' " + list_where + " is empty, so nothing would be replicated",
+      fail(include->line(), "'include' " + list_where + " is empty, so nothing would be replicated",
            "list at least one pattern, e.g. include: [\".*\"]");
     }
   }

@@ -69,9 +69,11 @@ struct FlowConfig {
   // Set by failback/drill, not by YAML: where partitions without a stored position start.
   std::map<std::string, std::map<int32_t, int64_t>> start_offsets;
   bool ignore_flow_state = false;  // set by failback/drill for their own reverse flows
-  int replication_factor = -1;  // for created target topics; -1: the target's default
+  int replication_factor = -1;     // for created target topics; -1: the target's default
   std::chrono::milliseconds sync_interval{10000};   // topic discovery and control-plane sync
   std::chrono::milliseconds commit_interval{1000};  // how often positions are stored
+  bool heartbeats = true;  // write and replicate heartbeats (latency while idle)
+  std::chrono::milliseconds heartbeat_interval{1000};
   int64_t max_inflight_bytes =
       64LL * 1024 * 1024;  // backpressure limit (buffer.max_inflight_bytes)
   std::map<std::string, std::string> producer_properties;  // extra librdkafka producer props
