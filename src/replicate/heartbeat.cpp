@@ -169,6 +169,11 @@ std::optional<sync::TopicPlan> Heartbeats::target_plan(rd_kafka_t* target_admin,
     return std::nullopt;
   }
   if (partitions == 0) return std::nullopt;  // just created
+  {
+    // Subscribing before the source holds the topic would only yield unknown-topic errors.
+    std::lock_guard lk(mu_);
+    if (status_.sent == 0) return std::nullopt;
+  }
   sync::TopicPlan plan;
   plan.source_topic = plan.target_topic = std::string(kHeartbeatTopic);
   plan.source_partitions = plan.target_partitions = partitions;
