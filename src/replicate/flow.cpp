@@ -567,6 +567,12 @@ struct Flow::Impl {
     kafka::MessagePtr m(raw);
     if (m->err) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+      // Just created by the heartbeat thread: the consumer's metadata catches up by itself.
+      if ((m->rkt != nullptr && Heartbeats::is_topic(rd_kafka_topic_name(m->rkt))) ||
+          std::string_view(rd_kafka_message_errstr(m.get())).find(kHeartbeatTopic) !=
+              std::string_view::npos) {
+        return;
+      }
       char buf[512];
       if (rd_kafka_fatal_error(consumer.get(), buf, sizeof(buf)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         throw std::runtime_error("source consumer failed fatally: " + std::string(buf));

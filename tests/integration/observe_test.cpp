@@ -601,7 +601,7 @@ TEST_F(ObserveTest, BrokerThrottlingOfTheTargetIsExported) {
   // other tests sharing the clusters are not slowed down.
   std::string out;
   ASSERT_EQ(kafka_configs(
-                {"--bootstrap-server", b(), "--alter", "--add-config", "producer_byte_rate=102400",
+                {"--bootstrap-server", b(), "--alter", "--add-config", "producer_byte_rate=10240",
                  "--entity-type", "clients", "--entity-name", "kmirror-" + id + "-producer"},
                 out),
             0)
@@ -619,7 +619,8 @@ TEST_F(ObserveTest, BrokerThrottlingOfTheTargetIsExported) {
   ASSERT_NE(port, 0) << km.output();
   Http http(port);
   const std::map<std::string, std::string> target{{"flow", id}, {"role", "target"}};
-  // About 800 KiB at 100 KiB/s: the broker throttles the producer while it catches up.
+  // About 800 KiB at 10 KiB/s (the broker averages over its ~10 s quota window): the broker
+  // throttles the producer while it catches up.
   ASSERT_TRUE(kmirror::kafka::wait_until(
       [&] {
         std::string text = http.metrics();
