@@ -128,6 +128,22 @@
     const prevById = new Map((previous ? previous.flows : []).map((f) => [f.id, f]));
     const dt = previous ? (st.time_ms - previous.time_ms) / 1000 : 0;
     history.t.push(st.time_ms / 1000);
+    // Latency of the flow's heartbeats: known even while no user record flows.
+    function heartbeatFigure(hb, now) {
+      if (!hb || !hb.enabled) return figure("Heartbeat latency", "–", "flow-heartbeat", "small", "heartbeats off");
+      const known = hb.last_latency_ms >= 0 && hb.last_replicated_ms > 0;
+      const late = known && now - hb.last_replicated_ms > 5 * hb.interval_ms;
+      return figure("Heartbeat latency", known ? fmt.format(hb.last_latency_ms) + " ms" : "–", "flow-heartbeat",
+        late || hb.error ? "small warn" : "small",
+        hb.error ? hb.error : known ? "last " + ago(hb.last_replicated_ms, now) : "none yet");
+    }
+    // Broker throttling (client quotas) of the flow's clients, summed over brokers.
+    function throttleFigure(list) {
+      const total = (list || []).reduce((n, t) => n + t.total_ms, 0);
+      const now = (list || []).reduce((n, t) => Math.max(n, t.last_ms), 0);
+      return figure("Throttled", total ? fmt.format(total) + " ms" : "0 ms", "flow-throttle",
+        now > 0 ? "small warn" : "small", now > 0 ? "now " + fmt.format(now) + " ms" : "since start");
+    }
     st.flows.forEach((f, i) => {
       const p = prevById.get(f.id);
       history.lag[i].push(f.lag);
@@ -167,6 +183,22 @@
       return;
     }
     const prevById = new Map((previous ? previous.flows : []).map((f) => [f.id, f]));
+    // Latency of the flow's heartbeats: known even while no user record flows.
+    function heartbeatFigure(hb, now) {
+      if (!hb || !hb.enabled) return figure("Heartbeat latency", "–", "flow-heartbeat", "small", "heartbeats off");
+      const known = hb.last_latency_ms >= 0 && hb.last_replicated_ms > 0;
+      const late = known && now - hb.last_replicated_ms > 5 * hb.interval_ms;
+      return figure("Heartbeat latency", known ? fmt.format(hb.last_latency_ms) + " ms" : "–", "flow-heartbeat",
+        late || hb.error ? "small warn" : "small",
+        hb.error ? hb.error : known ? "last " + ago(hb.last_replicated_ms, now) : "none yet");
+    }
+    // Broker throttling (client quotas) of the flow's clients, summed over brokers.
+    function throttleFigure(list) {
+      const total = (list || []).reduce((n, t) => n + t.total_ms, 0);
+      const now = (list || []).reduce((n, t) => Math.max(n, t.last_ms), 0);
+      return figure("Throttled", total ? fmt.format(total) + " ms" : "0 ms", "flow-throttle",
+        now > 0 ? "small warn" : "small", now > 0 ? "now " + fmt.format(now) + " ms" : "since start");
+    }
     st.flows.forEach((f, i) => {
       const p = prevById.get(f.id);
       const dt = previous ? (st.time_ms - previous.time_ms) / 1000 : 0;
@@ -195,6 +227,8 @@
           figure("Latency p50 / p99", lat.count ? fmt.format(lat.p50) + " / " + fmt.format(lat.p99) + " ms" : "–",
             "flow-latency", "small", "since start"),
           figure("Max latency", lat.count ? fmt.format(lat.max) + " ms" : "–", null, "small", "since start"),
+          heartbeatFigure(f.heartbeat, st.time_ms),
+          throttleFigure(f.throttle),
           figure("Bytes replicated", bytes(f.bytes_replicated), null, "small"),
           figure("In flight", bytes(f.inflight_bytes), null, "small",
             f.backpressure ? "consumption paused" : null)),

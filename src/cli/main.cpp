@@ -45,6 +45,12 @@ int main(int argc, char** argv) {
   status_cmd->add_flag("--json", status.json, "Print the /status JSON instead of tables");
   status_cmd->add_option("--token-file", status.token_file,
                          "File holding the bearer token (default: $KMIRROR_HTTP_TOKEN)");
+  status_cmd->add_option("-c,--config", status.config_path,
+                         "YAML configuration: when nothing answers at --url, compute the lag "
+                         "from its clusters");
+  status_cmd->add_option("--flow", status.flow, "Only this flow (lag from the clusters)");
+  status_cmd->add_flag("--from-clusters", status.from_clusters,
+                       "Compute the lag from the clusters even if an instance answers");
   status_cmd
       ->add_option("--max-partitions", status.max_partitions,
                    "Partition rows shown, most lagging first (0: all)")

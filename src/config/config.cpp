@@ -58,7 +58,7 @@ constexpr size_t kMaxFlowIdLength = 200;       // it names consumer groups and s
 constexpr std::array<std::string_view, 3> kTopKeys = {"clusters", "flows", "http"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"name", "bootstrap_servers",
                                                           "properties"};
-constexpr std::array<std::string_view, 19> kFlowKeys = {"source",
+constexpr std::array<std::string_view, 21> kFlowKeys = {"source",
                                                         "target",
                                                         "id",
                                                         "topics",
@@ -72,6 +72,8 @@ constexpr std::array<std::string_view, 19> kFlowKeys = {"source",
                                                         "replication_factor",
                                                         "sync_interval",
                                                         "commit_interval",
+                                                        "heartbeats",
+                                                        "heartbeat_interval",
                                                         "buffer",
                                                         "transaction",
                                                         "producer",
@@ -750,6 +752,10 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
   }
   if (const Entry* e = map.find("sync_interval")) flow.sync_interval = interval(*e, where);
   if (const Entry* e = map.find("commit_interval")) flow.commit_interval = interval(*e, where);
+  if (const Entry* e = map.find("heartbeats")) flow.heartbeats = bool_value(*e, where);
+  if (const Entry* e = map.find("heartbeat_interval")) {
+    flow.heartbeat_interval = interval(*e, where);
+  }
   if (const Entry* buffer = map.find("buffer")) {
     std::string buffer_where = "in 'buffer' of flow " + label;
     Map b = as_map(buffer->value, buffer->key_line, "'buffer' " + where,

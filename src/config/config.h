@@ -72,6 +72,8 @@ struct FlowConfig {
   int replication_factor = -1;     // for created target topics; -1: the target's default
   std::chrono::milliseconds sync_interval{10000};   // topic discovery and control-plane sync
   std::chrono::milliseconds commit_interval{1000};  // how often positions are stored
+  bool heartbeats = true;  // write and replicate heartbeats (latency while idle)
+  std::chrono::milliseconds heartbeat_interval{1000};
   int64_t max_inflight_bytes =
       64LL * 1024 * 1024;  // backpressure limit (buffer.max_inflight_bytes)
   // Exactly-once only: a transaction commits after this long or this many bytes, whichever

@@ -34,6 +34,20 @@ void add(MetricFamily& fam, Labels labels, double value) {
   fam.metric.push_back(std::move(m));
 }
 
+ClientMetric histogram(const Labels& labels, const core::LatencyHistogram& hist) {
+  ClientMetric h;
+  h.label = labels;
+  h.histogram.sample_count = hist.count();
+  h.histogram.sample_sum = static_cast<double>(hist.sum());
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < core::LatencyHistogram::kBounds.size(); ++i) {
+    cumulative += hist.bucket(i);
+    h.histogram.bucket.push_back(
+        {cumulative, static_cast<double>(core::LatencyHistogram::kBounds[i])});
+  }
+  return h;  // the serializer adds le="+Inf" = sample_count
+}
+
 Labels partition_labels(const replicate::FlowStatus& f, const replicate::PartitionStatus& p) {
   return {{"flow", f.id}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}};
 }
@@ -102,21 +116,57 @@ std::vector<MetricFamily> FlowCollector::families(const std::vector<replicate::F
   auto state = family("flow_state", "1 for the flow's current state", MetricType::Gauge);
   auto flow_lag =
       family("flow_lag", "Sum of message_lag over the flow's partitions", MetricType::Gauge);
+  auto hb_latency = family("heartbeat_latency_ms",
+                           "Time from a heartbeat's creation on the source to its acknowledgement "
+                           "by the target, in milliseconds (measured while no user record flows "
+                           "too)",
+                           MetricType::Histogram);
+  auto hb_last = family("last_heartbeat_latency_ms",
+                        "Latency of the last heartbeat the target acknowledged, in milliseconds",
+                        MetricType::Gauge);
+  auto hb_time = family("last_heartbeat_timestamp_ms",
+                        "Epoch milliseconds when the target last acknowledged a heartbeat of the "
+                        "flow (0: none yet)",
+                        MetricType::Gauge);
+  auto hb_sent = family("heartbeats_sent_total", "Heartbeats written to the source cluster",
+                        MetricType::Counter);
+  auto hb_replicated =
+      family("heartbeats_replicated_total",
+             "Heartbeats of the flow acknowledged by the target cluster", MetricType::Counter);
+  auto throttle_last = family("throttle_time_ms",
+                              "Throttle time (client quota) the broker reported in its last "
+                              "throttled response and 0 once throttling stopped, in milliseconds",
+                              MetricType::Gauge);
+  auto throttle_total =
+      family("throttle_time_ms_total", "Sum of throttle times the broker reported, in milliseconds",
+             MetricType::Counter);
+  auto throttled =
+      family("throttled_responses_total", "Broker responses that reported a throttle time above 0",
+             MetricType::Counter);
 
   for (const auto& f : flows) {
     const Labels flow{{"flow", f.id}};
 
-    ClientMetric h;
-    h.label = flow;
-    h.histogram.sample_count = f.latency.count();
-    h.histogram.sample_sum = static_cast<double>(f.latency.sum());
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < core::LatencyHistogram::kBounds.size(); ++i) {
-      cumulative += f.latency.bucket(i);
-      h.histogram.bucket.push_back(
-          {cumulative, static_cast<double>(core::LatencyHistogram::kBounds[i])});
+    latency.metric.push_back(
+        histogram(flow, f.latency));  // the serializer adds le="+Inf" = sample_count
+
+    if (f.heartbeat.enabled) {
+      hb_latency.metric.push_back(histogram(flow, f.heartbeat.latency));
+      if (f.heartbeat.last_latency_ms >= 0)
+        add(hb_last, flow, static_cast<double>(f.heartbeat.last_latency_ms));
+      add(hb_time, flow, static_cast<double>(f.heartbeat.last_replicated_ms));
+      add(hb_sent, flow, static_cast<double>(f.heartbeat.sent));
+      add(hb_replicated, flow, static_cast<double>(f.heartbeat.replicated));
     }
-    latency.metric.push_back(std::move(h));  // the serializer adds le="+Inf" = sample_count
+    for (const auto& t : f.throttle) {
+      Labels labels{{"flow", f.id},
+                    {"cluster", t.cluster},
+                    {"role", t.role},
+                    {"broker", std::to_string(t.broker_id)}};
+      add(throttle_last, labels, static_cast<double>(t.last_ms));
+      add(throttle_total, labels, static_cast<double>(t.total_ms));
+      add(throttled, labels, static_cast<double>(t.throttled));
+    }
 
     for (const auto& p : f.partitions) {
       auto labels = partition_labels(f, p);
@@ -153,9 +203,11 @@ std::vector<MetricFamily> FlowCollector::families(const std::vector<replicate::F
 
   std::vector<MetricFamily> out;
   for (auto* fam :
-       {&latency, &lag,        &flow_lag,       &age,    &position,   &source_end,   &records,
-        &bytes,   &filtered,   &stopped,        &errors, &inflight,   &backpressure, &reachable,
-        &topics,  &topic_sync, &position_store, &groups, &group_sync, &state}) {
+       {&latency,       &lag,           &flow_lag,       &age,        &position,       &source_end,
+        &records,       &bytes,         &filtered,       &stopped,    &errors,         &inflight,
+        &backpressure,  &reachable,     &topics,         &topic_sync, &position_store, &groups,
+        &group_sync,    &state,         &hb_latency,     &hb_last,    &hb_time,        &hb_sent,
+        &hb_replicated, &throttle_last, &throttle_total, &throttled}) {
     out.push_back(std::move(*fam));
   }
   return out;

@@ -14,6 +14,8 @@
 #include <tuple>
 #include <vector>
 
+#include "config/config.h"
+#include "observe/cluster_lag.h"
 #include "observe/http_server.h"
 
 namespace kmirror::observe {
@@ -203,6 +205,39 @@ Fetch fetch(httplib::Client& client, const Target& target, const std::string& ur
   return {0, {}, std::move(doc)};
 }
 
+// The lag of the configured flows read from the clusters; exit 1 when a flow's clusters
+// could not be read.
+int clusters_status(const StatusOptions& o, const std::string& why, const std::atomic<bool>& stop) {
+  const config::Config cfg = config::load_file(o.config_path);
+  if (!o.flow.empty() && std::none_of(cfg.flows.begin(), cfg.flows.end(),
+                                      [&](const auto& f) { return f.id == o.flow; })) {
+    std::cerr << "kmirror status: no flow '" << o.flow << "' in " << o.config_path
+              << "; --flow takes a flow id of the configuration" << std::endl;
+    return 2;
+  }
+  const bool tty = isatty(STDOUT_FILENO) != 0;
+  int rc = 0;
+  while (true) {
+    json doc = cluster_status(cfg, o.flow, std::chrono::seconds(10));
+    rc = 0;
+    for (const auto& f : doc["flows"]) {
+      if (f["error"].is_string()) rc = 1;
+    }
+    if (o.json) {
+      std::cout << (o.watch ? doc.dump() : doc.dump(2)) << std::endl;
+    } else {
+      if (o.watch && tty) std::cout << "\033[H\033[2J";
+      std::cout << why << "lag computed from the clusters of " << o.config_path << "\n\n"
+                << render_cluster_status(doc) << std::flush;
+    }
+    if (!o.watch) break;
+    for (int t = 0; t < 20 && !stop; ++t)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (stop) break;
+  }
+  return rc;
+}
+
 }  // namespace
 
 std::string render_status(const json& st, const json* previous, const std::string& url,
@@ -347,6 +382,13 @@ int status_command(const StatusOptions& options, const std::atomic<bool>& stop) 
     std::cerr << "kmirror status: " << e.what() << std::endl;
     return 2;
   }
+  if (options.from_clusters) {
+    if (options.config_path.empty()) {
+      std::cerr << "kmirror status: --from-clusters needs --config <file>" << std::endl;
+      return 2;
+    }
+    return clusters_status(options, "", stop);
+  }
   httplib::Client client(target->base);
   client.set_connection_timeout(3, 0);
   client.set_read_timeout(10, 0);
@@ -363,6 +405,9 @@ int status_command(const StatusOptions& options, const std::atomic<bool>& stop) 
       if (stop) break;
     }
     Fetch f = fetch(client, *target, options.url, bearer);
+    if (f.exit_code == 3 && !have_previous && !options.config_path.empty()) {
+      return clusters_status(options, "no kmirror answers at " + options.url + ": ", stop);
+    }
     if (f.exit_code != 0) {
       std::cerr << "kmirror status: " << f.message << std::endl;
       if (!options.watch || !have_previous) return f.exit_code;

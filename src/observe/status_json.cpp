@@ -38,6 +38,21 @@ json partition_json(const replicate::PartitionStatus& p) {
           {"error", p.error.empty() ? json(nullptr) : json(p.error)}};
 }
 
+json heartbeat_json(const replicate::HeartbeatStatus& h) {
+  if (!h.enabled) return {{"enabled", false}};
+  return {{"enabled", true},
+          {"interval_ms", h.interval_ms},
+          {"last_latency_ms", h.last_latency_ms},
+          {"last_replicated_ms", h.last_replicated_ms},
+          {"last_sent_ms", h.last_sent_ms},
+          {"sent", h.sent},
+          {"send_errors", h.send_errors},
+          {"replicated", h.replicated},
+          {"lag", h.lag},
+          {"latency_ms", latency_json(h.latency)},
+          {"error", h.error.empty() ? json(nullptr) : json(h.error)}};
+}
+
 }  // namespace
 
 json flow_json(const replicate::FlowStatus& f) {
@@ -45,6 +60,17 @@ json flow_json(const replicate::FlowStatus& f) {
   for (const auto& p : f.partitions) partitions.push_back(partition_json(p));
   uint64_t errors_total = 0;
   for (const auto& [kind, n] : f.errors) errors_total += n;
+  json throttle = json::array();
+  for (const auto& t : f.throttle) {
+    throttle.push_back({{"role", t.role},
+                        {"cluster", t.cluster},
+                        {"broker", t.broker},
+                        {"broker_id", t.broker_id},
+                        {"last_ms", t.last_ms},
+                        {"max_ms", t.max_ms},
+                        {"throttled", t.throttled},
+                        {"total_ms", t.total_ms}});
+  }
   return {{"id", f.id},
           {"state", f.state},
           {"source",
@@ -71,6 +97,8 @@ json flow_json(const replicate::FlowStatus& f) {
           {"groups_synced", f.groups_synced},
           {"last_group_sync_ms", f.last_group_sync_ms},
           {"groups_skipped_active", f.groups_skipped_active},
+          {"heartbeat", heartbeat_json(f.heartbeat)},
+          {"throttle", std::move(throttle)},
           {"partitions", std::move(partitions)}};
 }
 

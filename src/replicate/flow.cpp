@@ -79,6 +79,7 @@ struct Flow::Impl {
     int64_t max_message_bytes = 1048588;
     bool failed = false;
     bool waiting_target = false;  // the target partition does not exist yet
+    bool heartbeat = false;       // of the heartbeat topic: not a user record
     std::string error;
     uint64_t replicated = 0, filtered = 0, bytes = 0;
     int64_t last_latency_ms = -1, record_age_ms = -1;
@@ -101,6 +102,8 @@ struct Flow::Impl {
   kafka::KafkaPtr target_admin;  // target: same
   std::unique_ptr<OffsetMaps> offset_maps;
   std::unique_ptr<sync::FlowStateStore> state_store;
+  std::unique_ptr<Heartbeats> heartbeats;  // null when the flow's heartbeats are off
+  ThrottleTracker throttle;
   std::string disabled_reason;         // set: the flow is failed over and must not run
   std::atomic<bool> self_stop{false};  // a failover declared while running stops the flow
 
@@ -268,6 +271,7 @@ struct Flow::Impl {
     for (const auto& [k, v] : flow.consumer_properties) cprops[k] = v;
     auto cconf = kafka::make_conf(cprops);
     rd_kafka_conf_set_rebalance_cb(cconf.get(), &Impl::rebalance_cb);
+    rd_kafka_conf_set_throttle_cb(cconf.get(), &Impl::throttle_cb);
     rd_kafka_conf_set_opaque(cconf.get(), this);
     consumer = kafka::make_client(kafka::ClientKind::kConsumer, std::move(cconf));
     rd_kafka_poll_set_consumer(consumer.get());
@@ -295,6 +299,7 @@ struct Flow::Impl {
     for (const auto& [k, v] : flow.producer_properties) pprops[k] = v;
     auto pconf = kafka::make_conf(pprops);
     rd_kafka_conf_set_dr_msg_cb(pconf.get(), &Impl::delivery_cb);
+    rd_kafka_conf_set_throttle_cb(pconf.get(), &Impl::throttle_cb);
     rd_kafka_conf_set_opaque(pconf.get(), this);
     producer = kafka::make_client(kafka::ClientKind::kProducer, std::move(pconf));
     if (exactly_once) init_transactions(timeout);
@@ -305,6 +310,21 @@ struct Flow::Impl {
     auto posconf = kafka::make_conf(posprops);
     rd_kafka_conf_set_offset_commit_cb(posconf.get(), &Impl::commit_cb);
     positions = kafka::make_client(kafka::ClientKind::kConsumer, std::move(posconf));
+
+    if (flow.heartbeats) {
+      heartbeats = std::make_unique<Heartbeats>(source_cluster.client_properties(), flow.id,
+                                                source_cluster.name, target_cluster.name,
+                                                flow.heartbeat_interval);
+    }
+  }
+
+  static void throttle_cb(rd_kafka_t* rk, const char* broker, int32_t broker_id, int ms,
+                          void* opaque) {
+    auto* self = static_cast<Impl*>(opaque);
+    const bool target = rd_kafka_type(rk) == RD_KAFKA_PRODUCER;
+    self->throttle.record(target ? "target" : "source",
+                          target ? self->target_cluster.name : self->source_cluster.name,
+                          broker != nullptr ? broker : "", broker_id, ms);
   }
 
   // Registers the flow's transactional id on the target; this fences any older instance of
@@ -353,6 +373,7 @@ struct Flow::Impl {
         sync::AclSyncOptions{source_cluster.name, target_cluster.name, flow.acls.copy_allow_write});
     auto group_synced = sync::group_selector(flow.groups_include, flow.groups_exclude);
     auto next_group_sync = Clock::now();
+    std::optional<sync::TopicPlan> hb_plan;
     while (!control_stop) {
       if (Clock::now() >= next_group_sync && initial_known) {
         sync_groups(group_sync);
@@ -362,6 +383,10 @@ struct Flow::Impl {
       }
       check_flow_state();
       try {
+        // A failed check keeps the last plan: the heartbeat topic stays subscribed.
+        if (heartbeats) {
+          if (auto p = heartbeats->target_plan(target_admin.get(), 10s)) hb_plan = std::move(p);
+        }
         auto result = topic_sync.run_once();
         std::vector<std::string> errors;
         std::lock_guard lk(plans_mu);
@@ -372,6 +397,8 @@ struct Flow::Impl {
           plans[p.source_topic] = std::move(p);
         }
         initial_known = true;
+        const int user_topics = static_cast<int>(plans.size());
+        if (hb_plan) plans[hb_plan->source_topic] = *hb_plan;
         ++plans_version;
         std::lock_guard slk(status_mu);
         for (const auto& e : errors) {
@@ -383,7 +410,7 @@ struct Flow::Impl {
         snapshot.topic_errors = errors;
         snapshot.source_reachable = snapshot.target_reachable = true;
         snapshot.last_topic_sync_ms = now_ms();
-        snapshot.topics = static_cast<int>(plans.size());
+        snapshot.topics = user_topics;
       } catch (const std::exception& e) {
         spdlog::warn("flow {}: topic sync failed, retrying: {}", flow.id, e.what());
         // Which side failed: a cheap metadata probe of each (outside the status lock).
@@ -626,6 +653,12 @@ struct Flow::Impl {
         reached_end(m.get());
         return;
       }
+      // Just created by the heartbeat thread: the consumer's metadata catches up by itself.
+      if ((m->rkt != nullptr && Heartbeats::is_topic(rd_kafka_topic_name(m->rkt))) ||
+          std::string_view(rd_kafka_message_errstr(m.get())).find(kHeartbeatTopic) !=
+              std::string_view::npos) {
+        return;
+      }
       char buf[512];
       if (rd_kafka_fatal_error(consumer.get(), buf, sizeof(buf)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         throw std::runtime_error("source consumer failed fatally: " + std::string(buf));
@@ -657,6 +690,12 @@ struct Flow::Impl {
           value != nullptr) {
         prov = core::decode({static_cast<const uint8_t*>(value), size});
       }
+    }
+    if (s->heartbeat &&
+        !is_own_heartbeat({static_cast<const char*>(m->key), m->key ? m->key_len : 0}, flow.id,
+                          prov, source_hash)) {
+      s->progress.skipped(m->offset);  // another flow's heartbeat: never copied (no loops)
+      return;
     }
     if (skippable(prov)) {
       s->progress.skipped(m->offset);
@@ -763,6 +802,11 @@ struct Flow::Impl {
     --inflight_records;
     PartitionState* s = state_of(m.get());
     if (s == nullptr) return;  // partition revoked meanwhile; its position was not advanced
+    if (report->err == RD_KAFKA_RESP_ERR_NO_ERROR && s->heartbeat) {
+      s->progress.acked(m->offset);
+      heartbeats->replicated(m.get());  // not a user record: no throughput, no offset map
+      return;
+    }
     if (report->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (exactly_once) {
         txn_copies.push_back({s->target_topic, s->partition, m->offset, report->offset});
@@ -1130,6 +1174,7 @@ struct Flow::Impl {
       auto it = plan_copy.find(tp.topic);
       if (it != plan_copy.end()) st->max_message_bytes = it->second.target_max_message_bytes;
       st->waiting_target = it == plan_copy.end() || tp.partition >= it->second.target_partitions;
+      st->heartbeat = Heartbeats::is_topic(tp.topic);
       auto& pos = stored->elems[i];
       st->target_floor = core::decode_position_metadata(
           pos.metadata == nullptr
@@ -1146,8 +1191,10 @@ struct Flow::Impl {
         }
       }
       // A partition the target lacks yet holds no copies: nothing to catch up from.
-      int64_t resume =
-          st->waiting_target ? stored->elems[i].offset : resume_point(*st, stored->elems[i].offset);
+      // Heartbeats need no exact resume: a repeated one only measures one more latency.
+      int64_t resume = st->waiting_target || st->heartbeat
+                           ? stored->elems[i].offset
+                           : resume_point(*st, stored->elems[i].offset);
       if (resume >= 0) {
         tp.offset = resume;
         st->progress = core::PartitionProgress(resume);
@@ -1160,6 +1207,8 @@ struct Flow::Impl {
         st->progress = core::PartitionProgress(tp.offset);
         st->next_expected = tp.offset;
         st->rewind_to = tp.offset;
+      } else if (st->heartbeat) {
+        tp.offset = RD_KAFKA_OFFSET_END;  // heartbeats older than this run measure nothing
       } else {
         tp.offset = start_offset(tp.topic, tp.partition, initial.count(tp.topic) > 0);
       }
@@ -1269,6 +1318,8 @@ struct Flow::Impl {
     st.latency = latency;
     st.errors = errors;
     st.last_position_store_ms = last_position_store_ms;
+    if (heartbeats) st.heartbeat = heartbeats->status();
+    st.throttle = throttle.snapshot();
     for (auto& [key, s] : parts) {
       PartitionStatus p;
       p.topic = s->source_topic;
@@ -1287,6 +1338,10 @@ struct Flow::Impl {
       p.last_latency_ms = s->last_latency_ms;
       p.record_age_ms = s->record_age_ms;
       p.error = s->error;
+      if (s->heartbeat) {
+        st.heartbeat.lag = p.lag;
+        continue;
+      }
       st.lag += p.lag;
       st.partitions.push_back(std::move(p));
     }
@@ -1318,6 +1373,7 @@ struct Flow::Impl {
       return;
     }
     control = std::thread([this] { control_loop(); });
+    if (heartbeats) heartbeats->start();
     auto next_commit =
         Clock::now() + (exactly_once ? flow.transaction_interval : flow.commit_interval);
     auto next_map_persist = Clock::now() + flow.sync_interval;
@@ -1387,6 +1443,7 @@ struct Flow::Impl {
 
   void shutdown(bool clean) {
     publish_status("stopping");
+    if (heartbeats) heartbeats->stop();
     spdlog::info("flow {}: stopping: flushing {} in-flight record(s)", flow.id, inflight_records);
     std::vector<PartitionState*> all;
     for (auto& [k, s] : parts) all.push_back(s.get());

@@ -14,6 +14,8 @@
 
 #include "config/config.h"
 #include "core/histogram.h"
+#include "replicate/heartbeat.h"
+#include "replicate/throttle.h"
 
 namespace kmirror::replicate {
 
@@ -56,7 +58,9 @@ struct FlowStatus {
   std::map<std::string, uint64_t>
       errors;  // by kind: produce, delivery, consume, position_store, topic_sync
   std::vector<std::string> topic_errors;
-  std::vector<PartitionStatus> partitions;
+  std::vector<PartitionStatus> partitions;  // user topics only (not the heartbeat topic)
+  HeartbeatStatus heartbeat;                // enabled == false: heartbeats are off
+  std::vector<BrokerThrottle> throttle;     // brokers that reported a throttle time
 };
 
 // Names of the flow's consumer group on the source and position group on the target.

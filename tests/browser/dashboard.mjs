@@ -83,6 +83,14 @@ try {
     await sleep(300);
   }
 
+  // The heartbeat latency figure shows a latency (heartbeats flow whether records do or not).
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('[data-testid="flow-heartbeat"]')]
+      .some((e) => /^[0-9,]+ ms$/.test(e.textContent)),
+    null, { timeout: 30_000 });
+  const heartbeat = await page.locator('[data-testid="flow-heartbeat"]').allTextContents();
+  console.log(`heartbeat latency shown: ${JSON.stringify(heartbeat)}`);
+
   // Tables and readiness are filled in.
   const rows = await page.locator("#partitions tr[data-topic]").count();
   if (rows < 1) throw new Error("the partitions table is empty");

@@ -50,6 +50,10 @@ const char* const kMetricNames[] = {"kmirror_replication_latency_ms_bucket",
                                     "kmirror_consumer_groups_synced",
                                     "kmirror_last_group_sync_timestamp_ms",
                                     "kmirror_flow_state",
+                                    "kmirror_heartbeat_latency_ms_count",
+                                    "kmirror_last_heartbeat_timestamp_ms",
+                                    "kmirror_heartbeats_sent_total",
+                                    "kmirror_heartbeats_replicated_total",
                                     "kmirror_build_info"};
 
 // A configuration like two_cluster_config's but with the HTTP server on `bind`.
@@ -421,6 +425,294 @@ TEST_F(ObserveTest, DashboardShowsLiveDataInABrowser) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
   EXPECT_TRUE(fs::exists(shot) && fs::file_size(shot) > 10000) << shot;
   EXPECT_EQ(km.terminate(), 0) << km.output();
+}
+
+// Heartbeats of the flow the target acknowledged, per /status (0 until the flow reports them).
+int64_t heartbeats_replicated(const json& flow) {
+  if (!flow.is_object() || !flow.contains("heartbeat")) return 0;
+  return flow["heartbeat"].value("replicated", int64_t{0});
+}
+
+// Records of kmirror's heartbeat topic on a cluster written under `key` (a flow id), and how many
+// of them carry a provenance header (are copies made by a flow).
+std::pair<size_t, size_t> heartbeats_on(const std::string& bootstrap, const std::string& key) {
+  size_t n = 0, copies = 0;
+  for (const auto& [p, records] : kmirror::testing::read_all(bootstrap, "kmirror.heartbeats")) {
+    for (const auto& r : records) {
+      if (r.key != key) continue;
+      ++n;
+      for (const auto& [name, value] : r.headers) {
+        if (name == "kmirror.prov") {
+          ++copies;
+          break;
+        }
+      }
+    }
+  }
+  return {n, copies};
+}
+
+TEST_F(ObserveTest, HeartbeatLatencyIsKnownWhileNoRecordFlows) {
+  const std::string topic = kmirror::testing::unique_topic_name("idle");
+  const std::string id = "hb-idle";
+  kmirror::testing::create_topic(a(), topic, 2);
+  KmirrorProcess km(config(a(), b(), id, topic, "  bind: 127.0.0.1:0\n"));
+  int port = wait_for_port(km);
+  ASSERT_NE(port, 0) << km.output();
+  Http http(port);
+
+  // No user record is ever produced: only heartbeats can tell the latency.
+  ASSERT_TRUE(kmirror::kafka::wait_until(
+      [&] {
+        json f = flow_of(http.status(), id);
+        return heartbeats_replicated(f) >= 3;
+      },
+      60s, 250ms))
+      << http.status().dump(2) << km.output();
+  json st = http.status();
+  json f = flow_of(st, id);
+  const json& hb = f["heartbeat"];
+  EXPECT_TRUE(hb["enabled"].get<bool>());
+  EXPECT_EQ(hb["interval_ms"], 1000);
+  EXPECT_GT(hb["last_latency_ms"].get<int64_t>(), 0);
+  EXPECT_LT(hb["last_latency_ms"].get<int64_t>(), 5000);
+  EXPECT_LT(hb["latency_ms"]["max"].get<int64_t>(), 5000);
+  EXPECT_GE(hb["latency_ms"]["count"].get<int64_t>(), 3);
+  const int64_t age = st["time_ms"].get<int64_t>() - hb["last_replicated_ms"].get<int64_t>();
+  EXPECT_GE(age, 0);
+  EXPECT_LT(age, 5000);
+  EXPECT_GE(hb["sent"].get<int64_t>(), hb["replicated"].get<int64_t>());
+  EXPECT_TRUE(hb["error"].is_null()) << hb.dump(2);
+  // Heartbeats are not user records: no throughput, no partition rows, no lag of their own.
+  EXPECT_EQ(f["records_replicated"], 0);
+  EXPECT_EQ(f["bytes_replicated"], 0);
+  EXPECT_EQ(f["records_filtered"], 0);
+  EXPECT_EQ(f["latency_ms"]["count"], 0);
+  EXPECT_EQ(f["topics"], 1);
+  EXPECT_EQ(f["lag"], 0);
+  ASSERT_EQ(f["partitions"].size(), 2u) << f.dump(2);
+  for (const auto& p : f["partitions"]) EXPECT_EQ(p["topic"], topic);
+  EXPECT_EQ(f["errors_total"], 0) << f.dump(2);
+
+  std::string text = http.metrics();
+  const std::map<std::string, std::string> flow{{"flow", id}};
+  EXPECT_GE(metric(text, "kmirror_heartbeat_latency_ms_count", flow).value_or(0), 3) << text;
+  EXPECT_EQ(metric(text, "kmirror_heartbeat_latency_ms_bucket", {{"flow", id}, {"le", "5000"}}),
+            metric(text, "kmirror_heartbeat_latency_ms_count", flow))
+      << "a heartbeat took 5 s or more:\n"
+      << text;
+  const double last = metric(text, "kmirror_last_heartbeat_latency_ms", flow).value_or(-1);
+  EXPECT_GT(last, 0) << text;
+  EXPECT_LT(last, 5000) << text;
+  EXPECT_GT(metric(text, "kmirror_last_heartbeat_timestamp_ms", flow).value_or(0), 1.6e12);
+  EXPECT_GE(metric(text, "kmirror_heartbeats_sent_total", flow).value_or(0), 3);
+  EXPECT_GE(metric(text, "kmirror_heartbeats_replicated_total", flow).value_or(0), 3);
+  EXPECT_EQ(metric(text, "kmirror_replication_latency_ms_count", flow), 0);
+  EXPECT_EQ(metric(text, "kmirror_records_replicated_total", flow), 0);
+
+  // They keep coming while idle, about one a second.
+  const int64_t before = hb["replicated"].get<int64_t>();
+  EXPECT_TRUE(kmirror::kafka::wait_until(
+      [&] { return heartbeats_replicated(flow_of(http.status(), id)) >= before + 3; }, 10s, 250ms))
+      << http.status().dump(2);
+
+  // The target holds them as copies made by this flow.
+  auto [on_target, copies] = heartbeats_on(b(), id);
+  EXPECT_GE(on_target, 3u);
+  EXPECT_EQ(copies, on_target);
+  auto [on_source, source_copies] = heartbeats_on(a(), id);
+  EXPECT_GE(on_source, on_target);
+  EXPECT_EQ(source_copies, 0u);
+  EXPECT_EQ(km.terminate(), 0) << km.output();
+}
+
+TEST_F(ObserveTest, HeartbeatsOfTwoOppositeFlowsDoNotLoop) {
+  const std::string topic = kmirror::testing::unique_topic_name("hbloop");
+  const std::string cfg = "clusters:\n  - name: a\n    bootstrap_servers: \"" + a() +
+                          "\"\n  - name: b\n    bootstrap_servers: \"" + b() +
+                          "\"\n"
+                          "flows:\n"
+                          "  - {source: a, target: b, id: hb-ab, sync_interval: 2s, "
+                          "heartbeat_interval: 500ms, topics: {include: [\"" +
+                          topic +
+                          "\"]}}\n"
+                          "  - {source: b, target: a, id: hb-ba, sync_interval: 2s, "
+                          "heartbeat_interval: 500ms, topics: {include: [\"" +
+                          topic + "\"]}}\nhttp:\n  bind: 127.0.0.1:0\n";
+  KmirrorProcess km(cfg);
+  int port = wait_for_port(km);
+  ASSERT_NE(port, 0) << km.output();
+  Http http(port);
+  ASSERT_TRUE(kmirror::kafka::wait_until(
+      [&] {
+        json st = http.status();
+        return heartbeats_replicated(flow_of(st, "hb-ab")) >= 5 &&
+               heartbeats_replicated(flow_of(st, "hb-ba")) >= 5;
+      },
+      60s, 250ms))
+      << http.status().dump(2) << km.output();
+  json st = http.status();
+  for (const char* id : {"hb-ab", "hb-ba"}) {
+    json f = flow_of(st, id);
+    EXPECT_EQ(f["heartbeat"]["interval_ms"], 500);
+    EXPECT_LT(f["heartbeat"]["last_latency_ms"].get<int64_t>(), 5000);
+    // Each flow skips the other's heartbeats without counting them as filtered user records.
+    EXPECT_EQ(f["records_filtered"], 0) << f.dump(2);
+    EXPECT_EQ(f["records_replicated"], 0) << f.dump(2);
+  }
+  EXPECT_EQ(km.terminate(), 0) << km.output();
+
+  // Each cluster holds its own flow's heartbeats as originals and the opposite flow's as copies;
+  // a heartbeat that came back home would be a copy under the home flow's id.
+  auto [ab_on_a, ab_copies_on_a] = heartbeats_on(a(), "hb-ab");
+  auto [ab_on_b, ab_copies_on_b] = heartbeats_on(b(), "hb-ab");
+  auto [ba_on_b, ba_copies_on_b] = heartbeats_on(b(), "hb-ba");
+  auto [ba_on_a, ba_copies_on_a] = heartbeats_on(a(), "hb-ba");
+  EXPECT_EQ(ab_copies_on_a, 0u);
+  EXPECT_EQ(ba_copies_on_b, 0u);
+  EXPECT_GE(ab_on_b, 5u);
+  EXPECT_GE(ba_on_a, 5u);
+  EXPECT_EQ(ab_copies_on_b, ab_on_b);
+  EXPECT_EQ(ba_copies_on_a, ba_on_a);
+  EXPECT_LE(ab_on_b, ab_on_a);  // one copy at most of each heartbeat
+  EXPECT_LE(ba_on_a, ba_on_b);
+}
+
+// Runs Kafka's own kafka-configs tool (kafka.admin.ConfigCommand from the broker classpath):
+// librdkafka 2.0.2 has no AlterClientQuotas. Returns its exit code; `out` gets its output.
+int kafka_configs(const std::vector<std::string>& args, std::string& out) {
+  auto runtime = kmirror::harness::KafkaRuntime::resolve();
+  std::string cmd =
+      "'" + runtime.java + "' -cp '" + runtime.classpath + "' kafka.admin.ConfigCommand";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
+  int status = ::pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(ObserveTest, BrokerThrottlingOfTheTargetIsExported) {
+  const std::string topic = kmirror::testing::unique_topic_name("throttle");
+  const std::string id = "throttled";
+  // A produce quota on the flow's producer only (client.id kmirror-<flow>-producer), so the
+  // other tests sharing the clusters are not slowed down.
+  std::string out;
+  ASSERT_EQ(kafka_configs(
+                {"--bootstrap-server", b(), "--alter", "--add-config", "producer_byte_rate=10240",
+                 "--entity-type", "clients", "--entity-name", "kmirror-" + id + "-producer"},
+                out),
+            0)
+      << out;
+  kmirror::testing::create_topic(a(), topic, 1);
+  std::vector<kmirror::testing::TestRecord> records(400);
+  for (size_t i = 0; i < records.size(); ++i) {
+    records[i].key = "k" + std::to_string(i);
+    records[i].value = std::string(2048, static_cast<char>('a' + i % 26));
+  }
+  kmirror::testing::produce(a(), topic, records);
+
+  KmirrorProcess km(config(a(), b(), id, topic, "  bind: 127.0.0.1:0\n"));
+  int port = wait_for_port(km);
+  ASSERT_NE(port, 0) << km.output();
+  Http http(port);
+  const std::map<std::string, std::string> target{{"flow", id}, {"role", "target"}};
+  // About 800 KiB at 10 KiB/s (the broker averages over its ~10 s quota window): the broker
+  // throttles the producer while it catches up.
+  ASSERT_TRUE(kmirror::kafka::wait_until(
+      [&] {
+        std::string text = http.metrics();
+        return metric(text, "kmirror_throttle_time_ms_total", target).value_or(0) > 0 &&
+               metric(text, "kmirror_throttled_responses_total", target).value_or(0) > 0;
+      },
+      90s, 500ms))
+      << http.metrics() << km.output();
+  json f = flow_of(http.status(), id);
+  bool seen = false;
+  for (const auto& t : f["throttle"]) {
+    if (t["role"] == "target" && t["cluster"] == "b" && t["max_ms"].get<int64_t>() > 0 &&
+        t["total_ms"].get<int64_t>() > 0 && t["broker_id"].get<int>() >= 0) {
+      seen = true;
+    }
+  }
+  EXPECT_TRUE(seen) << f.dump(2);
+  // Throttled, not failed: every record still arrives.
+  EXPECT_TRUE(kmirror::kafka::wait_until(
+      [&] { return flow_of(http.status(), id)["records_replicated"] == 400; }, 90s, 500ms))
+      << http.status().dump(2);
+  EXPECT_EQ(kmirror::testing::count_records(b(), topic), 400u);
+  EXPECT_EQ(km.terminate(), 0) << km.output();
+  out.clear();
+  EXPECT_EQ(
+      kafka_configs({"--bootstrap-server", b(), "--alter", "--delete-config", "producer_byte_rate",
+                     "--entity-type", "clients", "--entity-name", "kmirror-" + id + "-producer"},
+                    out),
+      0)
+      << out;
+}
+
+TEST_F(ObserveTest, StatusComputesLagFromTheClustersWhenNoneRuns) {
+  const std::string topic = kmirror::testing::unique_topic_name("offline");
+  const std::string id = "offline";
+  constexpr int kPartitions = 2;
+  kmirror::testing::create_topic(a(), topic, kPartitions);
+  auto first = kmirror::testing::make_records(11, 100, kPartitions);
+  kmirror::testing::produce(a(), topic, first);
+  const std::string yaml = config(a(), b(), id, topic, "  bind: 127.0.0.1:0\n");
+  {
+    KmirrorProcess km(yaml);
+    ASSERT_TRUE(kmirror::kafka::wait_until(
+        [&] {
+          return stored_positions(b(), id, topic, kPartitions) ==
+                 end_offsets(a(), topic, kPartitions);
+        },
+        90s, 500ms))
+        << km.output();
+    ASSERT_EQ(km.terminate(), 0) << km.output();
+  }
+  // Records produced while no kmirror runs are the lag.
+  auto second = kmirror::testing::make_records(12, 30, kPartitions);
+  kmirror::testing::produce(a(), topic, second);
+  const auto stored = stored_positions(b(), id, topic, kPartitions);
+  const auto ends = end_offsets(a(), topic, kPartitions);
+
+  const fs::path dir = kmirror::harness::make_temp_dir("status-offline");
+  const std::string path = (dir / "kmirror.yaml").string();
+  std::ofstream(path) << yaml;
+  const std::string nobody = "http://127.0.0.1:1";  // nothing listens on port 1
+  std::string out;
+  ASSERT_EQ(
+      KmirrorProcess::run_to_end({"status", "--url", nobody, "--config", path, "--json"}, out, 60s),
+      0)
+      << out;
+  json doc = json::parse(out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << out;
+  EXPECT_EQ(doc["source"], "clusters");
+  json f = flow_of(doc, id);
+  ASSERT_FALSE(f.is_null()) << doc.dump(2);
+  EXPECT_TRUE(f["error"].is_null()) << f.dump(2);
+  EXPECT_EQ(f["lag"], 30);
+  ASSERT_EQ(f["partitions"].size(), static_cast<size_t>(kPartitions)) << f.dump(2);
+  for (const auto& p : f["partitions"]) {
+    const int32_t part = p["partition"];
+    EXPECT_EQ(p["topic"], topic);
+    EXPECT_EQ(p["position"], stored.at(part));
+    EXPECT_EQ(p["source_end"], ends.at(part));
+    EXPECT_EQ(p["lag"], ends.at(part) - stored.at(part));
+  }
+
+  EXPECT_EQ(KmirrorProcess::run_to_end({"status", "--url", nobody, "--config", path}, out, 60s), 0)
+      << out;
+  EXPECT_NE(out.find("no kmirror answers at " + nobody), std::string::npos) << out;
+  EXPECT_NE(out.find("flow " + id + ": a -> b, lag 30"), std::string::npos) << out;
+  EXPECT_NE(out.find(topic), std::string::npos) << out;
+  EXPECT_EQ(KmirrorProcess::run_to_end(
+                {"status", "--from-clusters", "--config", path, "--flow", "nope"}, out, 60s),
+            2)
+      << out;
+  fs::remove_all(dir);
 }
 
 }  // namespace
