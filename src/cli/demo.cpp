@@ -514,10 +514,14 @@ int failover_demo(Demo& d) {
   auto over = dr::failover(d.cfg, flow, fo);
   print_failover_report(over);
   if (!over.ok) return 1;
-  d.stop_flows();
   for (const auto& p : over.rpo) r.rpo_records += std::max<int64_t>(0, p.at_risk);
   r.copied = static_cast<int64_t>(count_topic(d.secondary));
   step("unplanned failover");
+  d.say(
+      "kmirror's replication obeys the failed-over state and stops (it lets its consumer of "
+      "the lost region time out first).");
+  d.stop_flows();
+  step("replication stopped");
   if (d.stop) return interrupted();
 
   d.say(
@@ -599,7 +603,8 @@ int failover_demo(Demo& d) {
   for (const auto& id : distinct) unacknowledged += d.acked.count(id) ? 0 : 1;
   r.duplicates_before_dedup = r.consumed - static_cast<int64_t>(distinct.size());
   r.duplicates_after_dedup = r.duplicates_before_dedup - static_cast<int64_t>(d.app.dropped);
-  r.offsets_exact = r.lost == 0 && r.duplicates_before_dedup == 0;
+  // Exact: nothing re-delivered, and nothing skipped but what us-east alone held at the outage.
+  r.offsets_exact = r.duplicates_before_dedup == 0 && r.lost <= only_on_a;
   // Only records us-east held alone at the outage may be missed by the consumer (its position
   // moved through eu-west): the failover's RPO window and the failback name them.
   r.ok = settled && r.duplicates_after_dedup == 0 && r.lost <= only_on_a;

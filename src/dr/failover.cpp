@@ -549,7 +549,12 @@ FailbackReport failback(const config::Config& cfg, const config::FlowConfig& flo
       std::optional<int64_t> a_offset;
       if (c >= failover_end) {
         auto t = back_maps.lookup(tp.first, tp.second, c);
-        if (t.known()) a_offset = t.target.value;
+        if (t.known()) {
+          a_offset = t.target.value;
+        } else if (c == failover_end) {
+          // B received nothing here since the failover: the group stands where A's copies end.
+          a_offset = forward_maps.reverse_lookup(tp.first, tp.second, c);
+        }
       } else if (auto s = forward_maps.reverse_lookup(tp.first, tp.second, c)) {
         a_offset = *s;
       }

@@ -16,9 +16,13 @@ struct StatusOptions {
   bool json = false;
   std::string token_file;   // else KMIRROR_HTTP_TOKEN
   int max_partitions = 50;  // rows of the partition table; the most lagging first beyond it
+  // With a configuration: each flow's durable state (running, failed-over, failing-back) read
+  // from its target cluster, whether or not a kmirror instance runs.
+  std::string config_path;
 };
 
-// Exit codes: 0 shown, 1 an unexpected answer, 2 bad usage, 3 nothing answers at the URL.
+// Exit codes: 0 shown, 1 an unexpected answer, 2 bad usage, 3 nothing answers at the URL (with
+// --config: a target cluster does not answer; a silent URL is then only mentioned).
 int status_command(const StatusOptions& options, const std::atomic<bool>& stop);
 
 // The table for a /status document; `previous` (an earlier document) gives records/s.
