@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <regex>
 #include <set>
@@ -508,7 +509,10 @@ FailbackReport failback(const config::Config& cfg, const config::FlowConfig& flo
                               " record(s), " + std::to_string(st.replicated) + " copied back, " +
                               std::to_string(st.filtered) + " skipped (came from " + a_cfg.name +
                               ")");
-    if (st.lag == 0 && st.inflight_bytes == 0 &&
+    // A partition not fetched yet shows lag 0 (its end is unknown): not drained yet.
+    bool ends_known = std::all_of(st.partitions.begin(), st.partitions.end(),
+                                  [](const auto& p) { return p.source_end >= 0; });
+    if (st.lag == 0 && st.inflight_bytes == 0 && ends_known &&
         static_cast<int>(st.partitions.size()) >= static_cast<int>(parts.size())) {
       drained = true;
       report.copied_back = st.replicated;

@@ -14,9 +14,8 @@
 #include <tuple>
 #include <vector>
 
-#include "config/config.h"
+#include "observe/flow_states.h"
 #include "observe/http_server.h"
-#include "sync/flow_state.h"
 
 namespace kmirror::observe {
 
@@ -335,62 +334,10 @@ std::string render_status(const json& st, const json* previous, const std::strin
   return out;
 }
 
-namespace {
-
-// Each configured flow's state as stored in its target cluster (sync::FlowStateStore): what
-// every kmirror instance obeys, so it is the truth even when none runs.
-int stored_states(const StatusOptions& options, bool& instance_expected) {
-  config::Config cfg;
-  try {
-    cfg = config::load_file(options.config_path);
-  } catch (const std::exception& e) {
-    std::cerr << "kmirror status: " << e.what() << std::endl;
-    return 2;
-  }
-  instance_expected = cfg.http.enabled;
-  json flows = json::array();
-  Table table({"FLOW", "SOURCE -> TARGET", "STATE", "MODE", "SINCE"},
-              {false, false, false, false, false});
-  int rc = 0;
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  for (const auto& f : cfg.flows) {
-    const auto& target = cfg.cluster(f.target);
-    json j = {{"id", f.id}, {"source", f.source}, {"target", f.target}};
-    try {
-      sync::FlowStateStore store(target.client_properties());
-      auto st = store.read(f.id, std::chrono::seconds(15)).value_or(sync::FlowState{});
-      j["state"] = st.state;
-      j["mode"] = st.mode;
-      j["since_ms"] = st.since_ms;
-      table.add({f.id, f.source + " -> " + f.target, st.state, st.mode.empty() ? "-" : st.mode,
-                 st.since_ms > 0 ? ago(st.since_ms, now) : "-"});
-    } catch (const std::exception& e) {
-      j["state"] = "unknown";
-      j["error"] = e.what();
-      table.add({f.id, f.source + " -> " + f.target, "unknown", "-",
-                 "target " + target.name + " (" + target.bootstrap_servers +
-                     ") does not answer: " + e.what()});
-      rc = 3;
-    }
-    flows.push_back(j);
-  }
-  if (options.json) {
-    std::cout << json{{"flows", flows}}.dump(2) << std::endl;
-  } else {
-    std::cout << "flow states stored in the target clusters (" << options.config_path << "):\n"
-              << table.str("  ") << std::flush;
-  }
-  return rc;
-}
-
-}  // namespace
-
 int status_command(const StatusOptions& options, const std::atomic<bool>& stop) {
   if (!options.config_path.empty()) {
     bool instance_expected = false;
-    int rc = stored_states(options, instance_expected);
+    int rc = print_stored_flow_states(options, instance_expected);
     if (rc != 0 || options.json) return rc;
     // The live view too, when an instance answers; none running is normal after a failover.
     StatusOptions live = options;
