@@ -88,6 +88,23 @@ int64_t high_watermark(rd_kafka_t* rk, const std::string& topic, int32_t p) {
   return kafka::query_watermarks(rk, topic, p, 10s).high;
 }
 
+// True once every source partition of `parts` answers a watermark query (has a leader).
+bool partitions_led(rd_kafka_t* rk, const std::vector<ReplicatedPartition>& parts,
+                      std::chrono::seconds timeout) {
+  return kafka::wait_until(
+      [&] {
+        for (const auto& p : parts) {
+          try {
+            kafka::query_watermarks(rk, p.source_topic, p.partition, 10s);
+          } catch (const std::exception&) {
+            return false;
+          }
+        }
+        return true;
+      },
+      timeout, 500ms);
+}
+
 // Waits until the cluster's end offsets of `parts` stop moving for 3 s: its producers stopped.
 bool wait_for_quiet(rd_kafka_t* rk, const std::vector<std::pair<std::string, int32_t>>& parts,
                     std::chrono::seconds timeout, const Progress& progress,
@@ -452,6 +469,13 @@ FailbackReport failback(const config::Config& cfg, const config::FlowConfig& flo
   say(options.progress,
       "both clusters reachable; flow " + flow.id + " failed over (" + state->mode + ")");
   auto parts = replicated(a.rk.get(), flow, a_cfg.name, false);
+  // A cluster just back from an outage answers before it has elected every partition leader.
+  if (!partitions_led(a.rk.get(), parts, 120s)) {
+    report.message = "cluster '" + a_cfg.name +
+                     "' answers but some replicated partitions have no leader after 120 s; "
+                     "run the command again once it has recovered";
+    return report;
+  }
 
   // Records that only A has: produced there but never copied before the failover.
   replicate::OffsetMaps forward_maps(b_cfg.client_properties(), flow.id,

@@ -185,7 +185,7 @@ TEST(DemoTest, FailoverStoryEndsWithAConsistentReport) {
       s["produced_on_source"].get<int64_t>() + s["produced_on_target"].get<int64_t>();
   EXPECT_GT(s["produced_on_source"].get<int64_t>(), 0);
   EXPECT_GT(s["produced_on_target"].get<int64_t>(), 0);
-  EXPECT_EQ(s["copied_back"].get<int64_t>(), s["produced_on_target"].get<int64_t>());
+  EXPECT_EQ(s["copied_back"].get<int64_t>(), s["produced_on_target"].get<int64_t>()) << out;
   EXPECT_EQ(s["duplicates_after_dedup"].get<int64_t>(), 0);
   // Only records us-east alone held at the outage can be lost, and the reports name them.
   EXPECT_LE(s["lost"].get<int64_t>(), s["only_on_source"].get<int64_t>());

@@ -108,7 +108,7 @@ TEST_F(DrTest, PlannedFailoverThenFailbackMovesConsumersExactly) {
 
   auto km = std::make_unique<KmirrorProcess>(cfg);
   // The application reads part of the topic on A.
-  auto read_on_a = kmirror::testing::consume_with_group(a(), topic, group, 2500, 60s);
+  auto read_on_a = kmirror::testing::consume_with_group(a(), topic, group, 2500, 180s);
   ASSERT_EQ(read_on_a.size(), 2500u);
 
   // Planned failover: drains, syncs the group exactly, stops the flow durably.
@@ -127,7 +127,7 @@ TEST_F(DrTest, PlannedFailoverThenFailbackMovesConsumersExactly) {
   EXPECT_EQ(count_or_zero(b(), topic), 6000u);
 
   // The application moves to B with the same group id and topic name.
-  auto read_on_b = kmirror::testing::consume_with_group(b(), topic, group, 3500, 60s);
+  auto read_on_b = kmirror::testing::consume_with_group(b(), topic, group, 3500, 180s);
   EXPECT_EQ(read_on_b.size(), 3500u);
   EXPECT_EQ(overlap(read_on_a, read_on_b), 0u) << "re-delivered after failover";
   std::set<RecordIdentity> all(read_on_a.begin(), read_on_a.end());
@@ -137,7 +137,7 @@ TEST_F(DrTest, PlannedFailoverThenFailbackMovesConsumersExactly) {
   // B takes writes meanwhile; the application reads some of them.
   auto on_b = kmirror::testing::make_records(32, 1000, 6);
   kmirror::testing::produce(b(), topic, on_b);
-  auto read_new_on_b = kmirror::testing::consume_with_group(b(), topic, group, 400, 60s);
+  auto read_new_on_b = kmirror::testing::consume_with_group(b(), topic, group, 400, 180s);
   ASSERT_EQ(read_new_on_b.size(), 400u);
 
   // A restarted kmirror keeps the failed-over flow stopped.
@@ -156,7 +156,7 @@ TEST_F(DrTest, PlannedFailoverThenFailbackMovesConsumersExactly) {
   EXPECT_EQ(report["copied_back"].get<int>(), 1000) << out;
   EXPECT_TRUE(report["only_on_source"].empty()) << out;
   EXPECT_EQ(count_or_zero(a(), topic), 7000u);
-  auto back_on_a = kmirror::testing::consume_with_group(a(), topic, group, 600, 60s);
+  auto back_on_a = kmirror::testing::consume_with_group(a(), topic, group, 600, 180s);
   EXPECT_EQ(back_on_a.size(), 600u);
   EXPECT_EQ(overlap(read_new_on_b, back_on_a), 0u) << "re-delivered after failback";
   std::set<RecordIdentity> b_records;
