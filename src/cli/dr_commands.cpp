@@ -51,6 +51,69 @@ dr::Progress printer(bool json) {
 
 }  // namespace
 
+void print_failover_report(const dr::FailoverReport& report) {
+  if (!report.rpo.empty()) {
+    std::cout << "RPO window (per partition: last offset known copied, its time, the source end "
+                 "last seen):"
+              << std::endl;
+    for (const auto& r : report.rpo) {
+      std::cout << "  " << r.topic << "[" << r.partition << "] copied up to " << r.last_copied
+                << " (ts " << r.last_copied_ts_ms << "), source end last seen "
+                << r.source_end_known << ": "
+                << (r.at_risk < 0 ? std::string("unknown") : std::to_string(r.at_risk))
+                << " record(s) at risk" << std::endl;
+    }
+  }
+  if (report.ok) print_groups("consumer groups on the target", report.groups_on_target);
+  std::cout << (report.ok ? "" : "failover failed: ") << report.message << " (" << report.seconds
+            << " s)" << std::endl;
+}
+
+void print_failback_report(const dr::FailbackReport& report) {
+  if (report.ok) {
+    std::cout << report.copied_back << " record(s) copied back" << std::endl;
+    print_groups("consumer groups back on the source", report.groups_on_source);
+  }
+  std::cout << (report.ok ? "" : "failback failed: ") << report.message << " (" << report.seconds
+            << " s)" << std::endl;
+}
+
+nlohmann::json drill_report_json(const dr::DrillReport& r) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& [name, s] : r.steps) steps.push_back({{"step", name}, {"seconds", s}});
+  return {{"topic", r.topic},
+          {"ok", r.ok},
+          {"message", r.message},
+          {"produced_on_source", r.produced_on_source},
+          {"produced_on_target", r.produced_on_target},
+          {"copied", r.copied},
+          {"copied_back", r.copied_back},
+          {"consumed", r.consumed},
+          {"lost", r.lost},
+          {"duplicates_before_dedup", r.duplicates_before_dedup},
+          {"duplicates_after_dedup", r.duplicates_after_dedup},
+          {"rpo_records", r.rpo_records},
+          {"offsets_exact", r.offsets_exact},
+          {"steps", steps}};
+}
+
+void print_drill_report(const dr::DrillReport& r, const std::string& source,
+                        const std::string& target) {
+  std::cout << "\ndrill report (topic " << r.topic << ")\n"
+            << "  produced on " << source << ": " << r.produced_on_source << ", on " << target
+            << " during the failover: " << r.produced_on_target << "\n"
+            << "  copied to " << target << ": " << r.copied << ", copied back: " << r.copied_back
+            << "\n"
+            << "  consumed by the test group: " << r.consumed << "\n"
+            << "  lost: " << r.lost << ", duplicates before dedup: " << r.duplicates_before_dedup
+            << ", after dedup: " << r.duplicates_after_dedup << "\n"
+            << "  RPO (records at risk): " << r.rpo_records << "\n"
+            << "  consumer offsets translated exactly: " << (r.offsets_exact ? "yes" : "no")
+            << "\n";
+  for (const auto& [name, s] : r.steps) std::cout << "  " << name << ": " << s << " s\n";
+  std::cout << r.message << std::endl;
+}
+
 int failover_command(const DrOptions& options) {
   if (options.planned == options.unplanned) {
     throw config::ConfigError(
@@ -84,21 +147,7 @@ int failover_command(const DrOptions& options) {
                      .dump(2)
               << std::endl;
   } else {
-    if (!report.rpo.empty()) {
-      std::cout << "RPO window (per partition: last offset known copied, its time, the source end "
-                   "last seen):"
-                << std::endl;
-      for (const auto& r : report.rpo) {
-        std::cout << "  " << r.topic << "[" << r.partition << "] copied up to " << r.last_copied
-                  << " (ts " << r.last_copied_ts_ms << "), source end last seen "
-                  << r.source_end_known << ": "
-                  << (r.at_risk < 0 ? std::string("unknown") : std::to_string(r.at_risk))
-                  << " record(s) at risk" << std::endl;
-      }
-    }
-    if (report.ok) print_groups("consumer groups on the target", report.groups_on_target);
-    std::cout << (report.ok ? "" : "failover failed: ") << report.message << " (" << report.seconds
-              << " s)" << std::endl;
+    print_failover_report(report);
   }
   return report.ok ? 0 : 1;
 }
@@ -126,12 +175,7 @@ int failback_command(const DrOptions& options) {
                      .dump(2)
               << std::endl;
   } else {
-    if (report.ok) {
-      std::cout << report.copied_back << " record(s) copied back" << std::endl;
-      print_groups("consumer groups back on the source", report.groups_on_source);
-    }
-    std::cout << (report.ok ? "" : "failback failed: ") << report.message << " (" << report.seconds
-              << " s)" << std::endl;
+    print_failback_report(report);
   }
   return report.ok ? 0 : 1;
 }
@@ -160,38 +204,11 @@ int drill_command(const DrOptions& options, int records) {
   o.records = records;
   o.progress = printer(options.json);
   auto r = dr::drill(cfg, flow, o);
-  nlohmann::json steps = nlohmann::json::array();
-  for (const auto& [name, s] : r.steps) steps.push_back({{"step", name}, {"seconds", s}});
-  nlohmann::json j = {{"topic", r.topic},
-                      {"ok", r.ok},
-                      {"message", r.message},
-                      {"produced_on_source", r.produced_on_source},
-                      {"produced_on_target", r.produced_on_target},
-                      {"copied", r.copied},
-                      {"copied_back", r.copied_back},
-                      {"consumed", r.consumed},
-                      {"lost", r.lost},
-                      {"duplicates_before_dedup", r.duplicates_before_dedup},
-                      {"duplicates_after_dedup", r.duplicates_after_dedup},
-                      {"rpo_records", r.rpo_records},
-                      {"offsets_exact", r.offsets_exact},
-                      {"steps", steps}};
+  nlohmann::json j = drill_report_json(r);
   if (options.json) {
     std::cout << j.dump(2) << std::endl;
   } else {
-    std::cout << "\ndrill report (topic " << r.topic << ")\n"
-              << "  produced on " << flow.source << ": " << r.produced_on_source << ", on "
-              << flow.target << " during the failover: " << r.produced_on_target << "\n"
-              << "  copied to " << flow.target << ": " << r.copied
-              << ", copied back: " << r.copied_back << "\n"
-              << "  consumed by the test group: " << r.consumed << "\n"
-              << "  lost: " << r.lost << ", duplicates before dedup: " << r.duplicates_before_dedup
-              << ", after dedup: " << r.duplicates_after_dedup << "\n"
-              << "  RPO (records at risk): " << r.rpo_records << "\n"
-              << "  consumer offsets translated exactly: " << (r.offsets_exact ? "yes" : "no")
-              << "\n";
-    for (const auto& [name, s] : r.steps) std::cout << "  " << name << ": " << s << " s\n";
-    std::cout << r.message << std::endl;
+    print_drill_report(r, flow.source, flow.target);
   }
   return r.ok ? 0 : 1;
 }

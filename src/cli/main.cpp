@@ -35,6 +35,12 @@ int main(int argc, char** argv) {
                        "Stop after this many seconds (0: until Ctrl-C)");
   demo_cmd->add_option("--rate", demo.rate, "Records per second of the sample producer");
   demo_cmd->add_option("--summary-file", demo.summary_file, "Write the final summary as JSON here");
+  demo_cmd->add_flag("--failover", demo.failover,
+                     "Walk through a region outage: unplanned failover, failback, report "
+                     "(--duration: seconds of traffic per phase, default 15)");
+  demo_cmd->add_option("--hold-until-file", demo.hold_file,
+                       "After the summary, keep the clusters running until this file exists "
+                       "(lets a test check the summary against them)");
 
   kmirror::observe::StatusOptions status;
   auto* status_cmd = app.add_subcommand(
@@ -46,8 +52,9 @@ int main(int argc, char** argv) {
   status_cmd->add_option("--token-file", status.token_file,
                          "File holding the bearer token (default: $KMIRROR_HTTP_TOKEN)");
   status_cmd->add_option("-c,--config", status.config_path,
-                         "YAML configuration: when nothing answers at --url, compute the lag "
-                         "from its clusters");
+                         "YAML configuration: show each flow's state stored in its target "
+                         "cluster (running, failed-over, failing-back), and compute the lag from "
+                         "the clusters when nothing answers at --url");
   status_cmd->add_option("--flow", status.flow, "Only this flow (lag from the clusters)");
   status_cmd->add_flag("--from-clusters", status.from_clusters,
                        "Compute the lag from the clusters even if an instance answers");

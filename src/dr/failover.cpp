@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <regex>
 #include <set>
@@ -85,6 +86,23 @@ std::vector<ReplicatedPartition> replicated(rd_kafka_t* rk, const config::FlowCo
 
 int64_t high_watermark(rd_kafka_t* rk, const std::string& topic, int32_t p) {
   return kafka::query_watermarks(rk, topic, p, 10s).high;
+}
+
+// True once every source partition of `parts` answers a watermark query (has a leader).
+bool partitions_led(rd_kafka_t* rk, const std::vector<ReplicatedPartition>& parts,
+                      std::chrono::seconds timeout) {
+  return kafka::wait_until(
+      [&] {
+        for (const auto& p : parts) {
+          try {
+            kafka::query_watermarks(rk, p.source_topic, p.partition, 10s);
+          } catch (const std::exception&) {
+            return false;
+          }
+        }
+        return true;
+      },
+      timeout, 500ms);
 }
 
 // Waits until the cluster's end offsets of `parts` stop moving for 3 s: its producers stopped.
@@ -451,6 +469,13 @@ FailbackReport failback(const config::Config& cfg, const config::FlowConfig& flo
   say(options.progress,
       "both clusters reachable; flow " + flow.id + " failed over (" + state->mode + ")");
   auto parts = replicated(a.rk.get(), flow, a_cfg.name, false);
+  // A cluster just back from an outage answers before it has elected every partition leader.
+  if (!partitions_led(a.rk.get(), parts, 120s)) {
+    report.message = "cluster '" + a_cfg.name +
+                     "' answers but some replicated partitions have no leader after 120 s; "
+                     "run the command again once it has recovered";
+    return report;
+  }
 
   // Records that only A has: produced there but never copied before the failover.
   replicate::OffsetMaps forward_maps(b_cfg.client_properties(), flow.id,
@@ -508,7 +533,10 @@ FailbackReport failback(const config::Config& cfg, const config::FlowConfig& flo
                               " record(s), " + std::to_string(st.replicated) + " copied back, " +
                               std::to_string(st.filtered) + " skipped (came from " + a_cfg.name +
                               ")");
-    if (st.lag == 0 && st.inflight_bytes == 0 &&
+    // A partition not fetched yet shows lag 0 (its end is unknown): not drained yet.
+    bool ends_known = std::all_of(st.partitions.begin(), st.partitions.end(),
+                                  [](const auto& p) { return p.source_end >= 0; });
+    if (st.lag == 0 && st.inflight_bytes == 0 && ends_known &&
         static_cast<int>(st.partitions.size()) >= static_cast<int>(parts.size())) {
       drained = true;
       report.copied_back = st.replicated;
@@ -549,7 +577,12 @@ FailbackReport failback(const config::Config& cfg, const config::FlowConfig& flo
       std::optional<int64_t> a_offset;
       if (c >= failover_end) {
         auto t = back_maps.lookup(tp.first, tp.second, c);
-        if (t.known()) a_offset = t.target.value;
+        if (t.known()) {
+          a_offset = t.target.value;
+        } else if (c == failover_end) {
+          // B received nothing here since the failover: the group stands where A's copies end.
+          a_offset = forward_maps.reverse_lookup(tp.first, tp.second, c);
+        }
       } else if (auto s = forward_maps.reverse_lookup(tp.first, tp.second, c)) {
         a_offset = *s;
       }

@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "observe/cluster_lag.h"
+#include "observe/flow_states.h"
 #include "observe/http_server.h"
 
 namespace kmirror::observe {
@@ -219,6 +220,17 @@ int clusters_status(const StatusOptions& o, const std::string& why, const std::a
   int rc = 0;
   while (true) {
     json doc = cluster_status(cfg, o.flow, std::chrono::seconds(10));
+    // Each flow's durable state beside its lag, so one document tells both.
+    int states_rc = 0;
+    json states = stored_flow_states(cfg, states_rc);
+    for (auto& f : doc["flows"]) {
+      for (const auto& st : states) {
+        if (st["id"] != f["id"]) continue;
+        for (const char* key : {"state", "mode", "since_ms"}) {
+          if (st.contains(key)) f[key] = st[key];
+        }
+      }
+    }
     rc = 0;
     for (const auto& f : doc["flows"]) {
       if (f["error"].is_string()) rc = 1;
@@ -369,6 +381,13 @@ std::string render_status(const json& st, const json* previous, const std::strin
 }
 
 int status_command(const StatusOptions& options, const std::atomic<bool>& stop) {
+  if (!options.config_path.empty() && !options.json) {
+    // The durable states first; then the live view, or the lag from the clusters.
+    bool http_enabled = false;
+    int rc = print_stored_flow_states(options, http_enabled);
+    if (rc == 2) return rc;
+    std::cout << "\n";
+  }
   auto target = parse_url(options.url);
   if (!target) {
     std::cerr << "kmirror status: invalid --url '" << options.url

@@ -1,13 +1,18 @@
 #include "support/consume.h"
 
+#include <kmirror/dedup.h>
+
 #include "core/provenance.h"
 #include "kafka/client.h"
 
 namespace kmirror::testing {
 
-std::multiset<RecordIdentity> consume_with_group(const std::string& bootstrap,
-                                                 const std::string& topic, const std::string& group,
-                                                 size_t count, std::chrono::seconds timeout) {
+namespace {
+
+std::multiset<RecordIdentity> consume(const std::string& bootstrap, const std::string& topic,
+                                      const std::string& group, size_t count,
+                                      std::chrono::seconds timeout, Deduplicator* dedup,
+                                      size_t* dropped) {
   auto rk = kafka::make_client(kafka::ClientKind::kConsumer, {{"bootstrap.servers", bootstrap},
                                                               {"group.id", group},
                                                               {"enable.auto.commit", "false"},
@@ -34,12 +39,34 @@ std::multiset<RecordIdentity> consume_with_group(const std::string& bootstrap,
       if (auto p = core::decode({static_cast<const uint8_t*>(v), n})) {
         id = RecordIdentity{p->origin(), p->origin_partition, p->origin_offset};
       }
+    } else {
+      v = nullptr;
+      n = 0;
     }
     seen.insert(id);
+    if (dedup && dedup->check(topic, v, n, self, m->partition, m->offset) ==
+                     Deduplicator::Verdict::kDuplicate) {
+      ++*dropped;
+    }
     kafka::check(rd_kafka_commit_message(rk.get(), m.get(), 0), "commit");
   }
   rd_kafka_consumer_close(rk.get());
   return seen;
+}
+
+}  // namespace
+
+std::multiset<RecordIdentity> consume_with_group(const std::string& bootstrap,
+                                                 const std::string& topic, const std::string& group,
+                                                 size_t count, std::chrono::seconds timeout) {
+  return consume(bootstrap, topic, group, count, timeout, nullptr, nullptr);
+}
+
+std::multiset<RecordIdentity> consume_with_group(const std::string& bootstrap,
+                                                 const std::string& topic, const std::string& group,
+                                                 size_t count, std::chrono::seconds timeout,
+                                                 Deduplicator& dedup, size_t& dropped) {
+  return consume(bootstrap, topic, group, count, timeout, &dedup, &dropped);
 }
 
 }  // namespace kmirror::testing

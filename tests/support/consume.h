@@ -8,6 +8,10 @@
 #include <string>
 #include <tuple>
 
+namespace kmirror {
+class Deduplicator;
+}
+
 namespace kmirror::testing {
 
 // (origin cluster hash, origin partition, origin offset): the same for a record and its copies.
@@ -19,5 +23,12 @@ using RecordIdentity = std::tuple<uint64_t, int32_t, int64_t>;
 std::multiset<RecordIdentity> consume_with_group(const std::string& bootstrap,
                                                  const std::string& topic, const std::string& group,
                                                  size_t count, std::chrono::seconds timeout);
+
+// As above, and each record also goes through `dedup` (kmirror/dedup.h) like an application's
+// would; `*dropped` grows by the records it judged duplicates.
+std::multiset<RecordIdentity> consume_with_group(const std::string& bootstrap,
+                                                 const std::string& topic, const std::string& group,
+                                                 size_t count, std::chrono::seconds timeout,
+                                                 Deduplicator& dedup, size_t& dropped);
 
 }  // namespace kmirror::testing

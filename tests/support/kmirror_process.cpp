@@ -62,6 +62,13 @@ KmirrorProcess::KmirrorProcess(const std::string& config_yaml, std::vector<std::
   pid_ = spawn(args, dir_ / "output.log");
 }
 
+std::unique_ptr<KmirrorProcess> KmirrorProcess::start(const std::vector<std::string>& args) {
+  std::unique_ptr<KmirrorProcess> p(new KmirrorProcess());
+  p->dir_ = harness::make_temp_dir("kmirror-proc");
+  p->pid_ = spawn(args, p->dir_ / "output.log");
+  return p;
+}
+
 KmirrorProcess::~KmirrorProcess() {
   kill9();
   std::error_code ec;
@@ -98,8 +105,8 @@ int KmirrorProcess::wait_exit(std::chrono::seconds timeout) {
   return exit_code_;
 }
 
-int KmirrorProcess::terminate(std::chrono::seconds timeout) {
-  if (running()) ::kill(pid_, SIGTERM);
+int KmirrorProcess::terminate(std::chrono::seconds timeout, int signal) {
+  if (running()) ::kill(pid_, signal);
   int rc = wait_exit(timeout);
   if (rc == -1) {
     kill9();

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,13 +16,16 @@ class KmirrorProcess {
  public:
   // Writes `config_yaml` to a file and starts `kmirror run --config <file>` plus `extra_args`.
   explicit KmirrorProcess(const std::string& config_yaml, std::vector<std::string> extra_args = {});
+  // Starts `kmirror <args>`: any sub-command (e.g. demo).
+  static std::unique_ptr<KmirrorProcess> start(const std::vector<std::string>& args);
   ~KmirrorProcess();  // kill -9 if still running
   KmirrorProcess(const KmirrorProcess&) = delete;
   KmirrorProcess& operator=(const KmirrorProcess&) = delete;
 
   void kill9();
-  // SIGTERM, then waits for the exit; returns the exit code (-1 if it had to be killed).
-  int terminate(std::chrono::seconds timeout = std::chrono::seconds(60));
+  // SIGTERM (or `signal`, e.g. SIGINT for Ctrl-C), then waits for the exit; returns the exit
+  // code (-1 if it had to be killed).
+  int terminate(std::chrono::seconds timeout = std::chrono::seconds(60), int signal = 15);
   // Waits for the process to exit on its own; returns the exit code, -1 on timeout.
   int wait_exit(std::chrono::seconds timeout);
   bool running();
@@ -35,6 +39,7 @@ class KmirrorProcess {
                         std::chrono::seconds timeout = std::chrono::seconds(120));
 
  private:
+  KmirrorProcess() = default;
   std::filesystem::path dir_;
   pid_t pid_ = -1;
   int exit_code_ = -2;
