@@ -108,8 +108,8 @@ bool Heartbeats::ensure_source_topic() {
   auto [partitions, error] = ensure_topic(producer_.get(), 10s, source_name_);
   source_topic_ready_ = partitions > 0;
   std::lock_guard lk(mu_);
-  if (!error.empty() && error != status_.error) spdlog::warn("flow {}: {}", flow_id_, error);
-  status_.error = error;
+  if (!error.empty() && error != source_error_) spdlog::warn("flow {}: {}", flow_id_, error);
+  source_error_ = error;
   return source_topic_ready_;
 }
 
@@ -137,7 +137,7 @@ void Heartbeats::loop() {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       std::lock_guard lk(mu_);
       ++status_.send_errors;
-      status_.error = std::string("cannot write a heartbeat to cluster '") + source_name_ +
+      source_error_ = std::string("cannot write a heartbeat to cluster '") + source_name_ +
                       "': " + rd_kafka_err2str(err);
     }
     rd_kafka_poll(producer_.get(), 0);
@@ -151,10 +151,10 @@ void Heartbeats::delivery_cb(rd_kafka_t*, const rd_kafka_message_t* report, void
   if (report->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     ++self->status_.sent;
     self->status_.last_sent_ms = now_ms();
-    self->status_.error.clear();
+    self->source_error_.clear();
   } else {
     ++self->status_.send_errors;
-    self->status_.error = "heartbeat to cluster '" + self->source_name_ +
+    self->source_error_ = "heartbeat to cluster '" + self->source_name_ +
                           "' failed: " + rd_kafka_err2str(report->err);
   }
 }
@@ -164,16 +164,15 @@ std::optional<sync::TopicPlan> Heartbeats::target_plan(rd_kafka_t* target_admin,
   auto [partitions, error] = ensure_topic(target_admin, timeout, target_name_);
   if (!error.empty()) {
     std::lock_guard lk(mu_);
-    if (error != status_.error) spdlog::warn("flow {}: {}", flow_id_, error);
-    status_.error = error;
+    if (error != target_error_) spdlog::warn("flow {}: {}", flow_id_, error);
+    target_error_ = error;
     return std::nullopt;
   }
+  std::lock_guard lk(mu_);
+  target_error_.clear();
   if (partitions == 0) return std::nullopt;  // just created
-  {
-    // Subscribing before the source holds the topic would only yield unknown-topic errors.
-    std::lock_guard lk(mu_);
-    if (status_.sent == 0) return std::nullopt;
-  }
+  // Subscribing before the source holds the topic would only yield unknown-topic errors.
+  if (status_.sent == 0) return std::nullopt;
   sync::TopicPlan plan;
   plan.source_topic = plan.target_topic = std::string(kHeartbeatTopic);
   plan.source_partitions = plan.target_partitions = partitions;
@@ -194,7 +193,10 @@ void Heartbeats::replicated(const rd_kafka_message_t* m) {
 
 HeartbeatStatus Heartbeats::status() const {
   std::lock_guard lk(mu_);
-  return status_;
+  HeartbeatStatus st = status_;
+  st.error = source_error_.empty() || target_error_.empty() ? source_error_ + target_error_
+                                                            : source_error_ + "; " + target_error_;
+  return st;
 }
 
 }  // namespace kmirror::replicate

@@ -92,6 +92,7 @@ class Heartbeats {
   bool stopping_ = false;
   mutable std::mutex mu_;
   HeartbeatStatus status_;
+  std::string source_error_, target_error_;  // kept apart: one side's success clears its own
 };
 
 }  // namespace kmirror::replicate

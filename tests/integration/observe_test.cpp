@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -482,6 +483,9 @@ TEST_F(ObserveTest, HeartbeatLatencyIsKnownWhileNoRecordFlows) {
   EXPECT_GE(age, 0);
   EXPECT_LT(age, 5000);
   EXPECT_GE(hb["sent"].get<int64_t>(), hb["replicated"].get<int64_t>());
+  std::cout << "[observe] idle flow heartbeat: last " << hb["last_latency_ms"] << " ms, p50 "
+            << hb["latency_ms"]["p50"] << " ms, max " << hb["latency_ms"]["max"] << " ms over "
+            << hb["replicated"] << " heartbeat(s)" << std::endl;
   EXPECT_TRUE(hb["error"].is_null()) << hb.dump(2);
   // Heartbeats are not user records: no throughput, no partition rows, no lag of their own.
   EXPECT_EQ(f["records_replicated"], 0);
@@ -638,6 +642,7 @@ TEST_F(ObserveTest, BrokerThrottlingOfTheTargetIsExported) {
     }
   }
   EXPECT_TRUE(seen) << f.dump(2);
+  std::cout << "[observe] throttle reported: " << f["throttle"].dump() << std::endl;
   // Throttled, not failed: every record still arrives.
   EXPECT_TRUE(kmirror::kafka::wait_until(
       [&] { return flow_of(http.status(), id)["records_replicated"] == 400; }, 90s, 500ms))
