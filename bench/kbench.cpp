@@ -7,18 +7,19 @@
 //       Uses librdkafka's fastest settings (acks=1, large batches, no compression).
 //   kbench consume  -b BOOTSTRAP -t TOPIC -p PARTITIONS
 //       Reads every partition from the beginning to its end offset (no group) as fast as it can.
-//   kbench create   -b BOOTSTRAP -t TOPIC -p PARTITIONS
-//       Creates the topic (replication factor 1) and waits until its metadata shows it.
+//   kbench create   -b BOOTSTRAP -t TOPIC -p PARTITIONS [--log-append-time 1]
+//       Creates the topic (replication factor 1) and waits until every partition has a leader.
 //   kbench wait     -b BOOTSTRAP -t TOPIC -p PARTITIONS -n RECORDS [--interval-ms 100]
 //       Polls the sum of the end offsets every interval until it reaches RECORDS; prints
-//       "first_ms=<epoch ms when the sum was first > 0> done_ms=<epoch ms when it reached N>".
+//       "first_ms=<epoch ms when the sum was first > 0> done_ms=<epoch ms when it reached N>
+//       sum=<records counted>". With -T, a consumer following TOPIC-* counts instead.
 //
 //   kbench latency  -b BOOTSTRAP -t TOPIC -p PARTITIONS -n RECORDS [--skip W]
 //       Reads the topic from the beginning until RECORDS records arrived; for every record
 //       after the first W, latency = arrival time - record timestamp (the source broker's
 //       append time when the source topic was created with --log-append-time 1; replicators
-//       keep the source timestamp), so source producer queueing does not count. Prints "ready" once the first W arrived, then
-//       p50_ms, p99_ms, max_ms.
+//       keep the source timestamp), so source producer queueing does not count. Prints "ready"
+//       once the first W arrived, then p50_ms, p99_ms, max_ms.
 //
 // Options of every mode: -T COUNT makes TOPIC a prefix of COUNT topics TOPIC-0000, ... (record
 // i goes to pair i % (COUNT * PARTITIONS)); produce also takes --compression CODEC,
@@ -36,8 +37,8 @@
 #include <cstring>
 #include <map>
 #include <string>
-#include <utility>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -182,8 +183,8 @@ void end_offsets(rd_kafka_t* rk, const std::vector<Pair>& pairs, std::vector<int
   hi.assign(pairs.size(), 0);
   for (size_t i = 0; i < pairs.size(); ++i) {
     int64_t lo = 0, h = 0;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        rk, pairs[i].topic.c_str(), pairs[i].partition, &lo, &h, 5000);
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, pairs[i].topic.c_str(),
+                                                               pairs[i].partition, &lo, &h, 5000);
     if (err) {
       if (tolerate) continue;
       die("watermarks " + pairs[i].topic + "/" + std::to_string(pairs[i].partition) + ": " +
@@ -300,7 +301,8 @@ int create(const Args& a) {
   const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
   size_t n = 0;
   const rd_kafka_topic_result_t** tr = rd_kafka_CreateTopics_result_topics(res, &n);
-  if (rd_kafka_event_error(ev)) die(std::string("CreateTopics: ") + rd_kafka_event_error_string(ev));
+  if (rd_kafka_event_error(ev))
+    die(std::string("CreateTopics: ") + rd_kafka_event_error_string(ev));
   for (size_t i = 0; i < n; ++i)
     if (rd_kafka_topic_result_error(tr[i]))
       die(std::string("CreateTopics: ") + rd_kafka_topic_result_error_string(tr[i]));
@@ -425,27 +427,44 @@ int latency(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) die("usage: kbench create|produce|consume|wait|latency -b B -t T [-n N] [-s S] [-p P]");
+  if (argc < 2)
+    die("usage: kbench create|produce|consume|wait|latency -b B -t T [-n N] [-s S] [-p P]");
   Args a;
   a.mode = argv[1];
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "-b") a.bootstrap = v;
-    else if (k == "-t") a.topic = v;
-    else if (k == "-n") a.records = std::stol(v);
-    else if (k == "-s") a.size = std::stoi(v);
-    else if (k == "-p") a.partitions = std::stoi(v);
-    else if (k == "--seed") a.seed = std::stoull(v);
-    else if (k == "--interval-ms") a.interval_ms = std::stoi(v);
-    else if (k == "--timeout") a.timeout_s = std::stoi(v);
-    else if (k == "-T") a.topics = std::stoi(v);
-    else if (k == "--compression") a.compression = v;
-    else if (k == "--compressible") a.compressible = v == "1";
-    else if (k == "--rate") a.rate = std::stod(v);
-    else if (k == "--linger") a.linger_ms = std::stoi(v);
-    else if (k == "--skip") a.skip = std::stol(v);
-    else if (k == "--log-append-time") a.log_append_time = v == "1";
-    else die("unknown option " + k);
+    if (k == "-b")
+      a.bootstrap = v;
+    else if (k == "-t")
+      a.topic = v;
+    else if (k == "-n")
+      a.records = std::stol(v);
+    else if (k == "-s")
+      a.size = std::stoi(v);
+    else if (k == "-p")
+      a.partitions = std::stoi(v);
+    else if (k == "--seed")
+      a.seed = std::stoull(v);
+    else if (k == "--interval-ms")
+      a.interval_ms = std::stoi(v);
+    else if (k == "--timeout")
+      a.timeout_s = std::stoi(v);
+    else if (k == "-T")
+      a.topics = std::stoi(v);
+    else if (k == "--compression")
+      a.compression = v;
+    else if (k == "--compressible")
+      a.compressible = v == "1";
+    else if (k == "--rate")
+      a.rate = std::stod(v);
+    else if (k == "--linger")
+      a.linger_ms = std::stoi(v);
+    else if (k == "--skip")
+      a.skip = std::stol(v);
+    else if (k == "--log-append-time")
+      a.log_append_time = v == "1";
+    else
+      die("unknown option " + k);
   }
   if (a.bootstrap.empty() || a.topic.empty()) die("-b and -t are required");
   if (a.mode == "produce") return produce(a);
