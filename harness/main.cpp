@@ -4,10 +4,15 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
+#include <utility>
+#include <vector>
 
+#include "harness/fault_proxy.h"
 #include "harness/kafka_cluster.h"
 
 int main(int argc, char** argv) {
@@ -17,10 +22,16 @@ int main(int argc, char** argv) {
   std::string names = "primary,secondary";
   std::string env_file;
   bool resolve_only = false;
+  std::string delayed;
+  int delay_ms = 40;
   app.add_option("--clusters", count, "How many independent clusters")->check(CLI::Range(1, 8));
   app.add_option("--brokers", brokers, "Brokers per cluster")->check(CLI::Range(1, 5));
   app.add_option("--names", names, "Comma-separated cluster names");
   app.add_option("--env-file", env_file, "Write NAME_BOOTSTRAP=host:port lines here when ready");
+  app.add_option("--delayed", delayed,
+                 "Also start this single-broker cluster behind a delaying TCP proxy (a long link)");
+  app.add_option("--delay-ms", delay_ms, "Delay each way of --delayed, in ms")
+      ->check(CLI::Range(0, 10000));
   app.add_flag("--resolve-only", resolve_only, "Only download the Kafka jars into the cache");
   CLI11_PARSE(app, argc, argv);
 
@@ -43,14 +54,33 @@ int main(int argc, char** argv) {
     kmirror::harness::ClusterOptions opts;
     opts.brokers = brokers;
     kmirror::harness::Regions regions(count, opts, list);
+    // The delayed cluster advertises the proxy's port, so every client connection (bootstrap
+    // and the broker's own address from metadata) goes through the delay.
+    std::unique_ptr<kmirror::harness::FaultProxy> proxy;
+    std::unique_ptr<kmirror::harness::KafkaCluster> far;
+    if (!delayed.empty()) {
+      proxy = std::make_unique<kmirror::harness::FaultProxy>();
+      kmirror::harness::ClusterOptions fo;
+      fo.name = delayed;
+      fo.advertised_port = proxy->port();
+      far = std::make_unique<kmirror::harness::KafkaCluster>(
+          kmirror::harness::KafkaRuntime::resolve(), fo, regions.dir() / delayed);
+      far->start();
+      proxy->set_upstream(far->bootstrap(), 0);
+      proxy->set_delay(std::chrono::milliseconds(delay_ms));
+    }
+    std::vector<std::pair<std::string, std::string>> bootstraps;
+    for (size_t i = 0; i < regions.size(); ++i)
+      bootstraps.emplace_back(regions[i].name(), regions[i].bootstrap());
+    if (far) bootstraps.emplace_back(far->name(), proxy->address());
     std::ofstream env;
     if (!env_file.empty()) env.open(env_file + ".tmp");
-    for (size_t i = 0; i < regions.size(); ++i) {
-      std::cout << regions[i].name() << " " << regions[i].bootstrap() << std::endl;
+    for (const auto& [name, bootstrap] : bootstraps) {
+      std::cout << name << " " << bootstrap << std::endl;
       if (env.is_open()) {
-        std::string key = regions[i].name();
+        std::string key = name;
         for (auto& c : key) c = std::isalnum(static_cast<unsigned char>(c)) ? std::toupper(c) : '_';
-        env << key << "_BOOTSTRAP=" << regions[i].bootstrap() << "\n";
+        env << key << "_BOOTSTRAP=" << bootstrap << "\n";
       }
     }
     if (env.is_open()) {
