@@ -8,6 +8,8 @@
 
 namespace kmirror::kafka {
 
+using namespace std::chrono_literals;
+
 bool is_secret_property(const std::string& name) {
   static constexpr std::array kMarkers = {"password",     "secret",    "ssl.key.pem", "token",
                                           "ssl.keystore", "sasl.jaas", "ssl_key"};
@@ -111,10 +113,25 @@ std::string fetch_cluster_id(rd_kafka_t* rk, std::chrono::milliseconds timeout) 
 Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition,
                             std::chrono::milliseconds timeout) {
   Watermarks w;
-  check(rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &w.low, &w.high,
-                                         static_cast<int>(timeout.count())),
-        "watermarks of " + topic + "[" + std::to_string(partition) + "]");
-  return w;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        rk, topic.c_str(), partition, &w.low, &w.high,
+        static_cast<int>(std::max<int64_t>(left.count(), 1)));
+    // A partition just created, or whose leader just moved, answers these until metadata
+    // catches up: worth waiting for within the caller's timeout.
+    bool transient = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                     err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                     err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                     err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+    if (!transient || std::chrono::steady_clock::now() + 200ms >= deadline) {
+      check(err, "watermarks of " + topic + "[" + std::to_string(partition) + "]");
+      return w;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
 }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
