@@ -219,9 +219,74 @@ fs::path make_temp_dir(const std::string& prefix) {
   return fs::path(buf.data());
 }
 
+TestCa::TestCa(fs::path dir) : dir_(std::move(dir)), cert_(dir_ / "ca.pem"), key_(dir_ / "ca.key") {
+  fs::create_directories(dir_);
+  std::string openssl = which("openssl");
+  if (openssl.empty()) {
+    throw HarnessError(
+        "openssl not found: TLS tests make their certificates with it. "
+        "Run scripts/install-deps (installs openssl).");
+  }
+  fs::path log = dir_ / "openssl.log";
+  int rc = run_command(
+      {openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key_.string(), "-out",
+       cert_.string(), "-days", "2", "-subj", "/CN=kmirror-test-ca"},
+      log);
+  if (rc != 0) {
+    throw HarnessError("openssl could not create the test CA; last lines of " + log.string() +
+                       ":\n" + tail_lines(log, 15));
+  }
+}
+
+TlsFiles TestCa::issue(const std::string& name, const std::string& key_password) const {
+  std::string openssl = which("openssl");
+  fs::path log = dir_ / "openssl.log";
+  TlsFiles f;
+  f.ca_cert = cert_;
+  f.cert = dir_ / (name + ".pem");
+  f.key = dir_ / (name + ".key");
+  f.keystore = dir_ / (name + ".keystore.pem");
+  f.key_password = key_password;
+  fs::path plain_key = dir_ / (name + ".plain.key");
+  fs::path csr = dir_ / (name + ".csr");
+  fs::path ext = dir_ / (name + ".ext");
+  // Clients verify the broker's name (librdkafka checks it by default since 2.0).
+  std::ofstream(ext) << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+  // PBE-SHA1-3DES: an encryption both Java's PEM keystore and OpenSSL 3 read without extras.
+  std::vector<std::vector<std::string>> steps = {
+      {openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", plain_key.string(), "-out",
+       csr.string(), "-subj", "/CN=" + name},
+      {openssl, "x509", "-req", "-in", csr.string(), "-CA", cert_.string(), "-CAkey", key_.string(),
+       "-CAcreateserial", "-out", f.cert.string(), "-days", "2", "-extfile", ext.string()},
+      {openssl, "pkcs8", "-topk8", "-in", plain_key.string(), "-out", f.key.string(), "-v1",
+       "PBE-SHA1-3DES", "-passout", "pass:" + key_password},
+  };
+  for (const auto& argv : steps) {
+    if (run_command(argv, log) != 0) {
+      throw HarnessError("openssl could not issue the test certificate " + name +
+                         "; last lines of " + log.string() + ":\n" + tail_lines(log, 15));
+    }
+  }
+  fs::remove(plain_key);
+  std::ofstream(f.keystore) << read_file(f.key) << read_file(f.cert);
+  return f;
+}
+
 KafkaCluster::KafkaCluster(KafkaRuntime runtime, ClusterOptions options, fs::path dir)
     : runtime_(std::move(runtime)), options_(std::move(options)), dir_(std::move(dir)) {
   if (options_.brokers < 1) throw HarnessError("a cluster needs at least one broker");
+  const auto& sec = options_.security;
+  if (sec.protocol != "PLAINTEXT" && sec.protocol != "SSL" && sec.protocol != "SASL_PLAINTEXT" &&
+      sec.protocol != "SASL_SSL") {
+    throw HarnessError("unknown security protocol '" + sec.protocol +
+                       "'; use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL");
+  }
+  if (sec.protocol.find("SSL") != std::string::npos && !sec.tls) {
+    throw HarnessError(sec.protocol + " needs the brokers' certificate; set security.tls");
+  }
+  if (sec.protocol.rfind("SASL", 0) == 0 && sec.scram_users.empty()) {
+    throw HarnessError(sec.protocol + " needs at least one user; set security.scram_users");
+  }
   fs::create_directories(dir_);
   for (int i = 0; i < options_.brokers; ++i) {
     Broker b;
@@ -241,6 +306,7 @@ void KafkaCluster::assign_ports() {
   for (auto& b : brokers_) {
     b.port = free_port();
     b.controller_port = free_port();
+    if (secured()) b.internal_port = free_port();
   }
 }
 
@@ -249,6 +315,16 @@ std::string KafkaCluster::bootstrap() const {
   for (const auto& b : brokers_) {
     if (!out.empty()) out += ",";
     out += "127.0.0.1:" + std::to_string(b.port);
+  }
+  return out;
+}
+
+std::string KafkaCluster::internal_bootstrap() const {
+  if (!secured()) return bootstrap();
+  std::string out;
+  for (const auto& b : brokers_) {
+    if (!out.empty()) out += ",";
+    out += "127.0.0.1:" + std::to_string(b.internal_port);
   }
   return out;
 }
@@ -289,9 +365,40 @@ void KafkaCluster::write_properties(const Broker& b) const {
       {"broker.heartbeat.interval.ms", "1000"},
       {"broker.session.timeout.ms", "4000"},
   };
+  if (secured()) add_security_properties(b, props);
   for (const auto& [k, v] : options_.broker_properties) props[k] = v;
   std::ofstream out(b.dir / "server.properties");
   for (const auto& [k, v] : props) out << k << "=" << v << "\n";
+}
+
+void KafkaCluster::add_security_properties(const Broker& b,
+                                           std::map<std::string, std::string>& props) const {
+  const auto& sec = options_.security;
+  std::string port = std::to_string(b.port);
+  std::string advertised =
+      std::to_string(options_.advertised_port != 0 ? options_.advertised_port : b.port);
+  std::string internal = std::to_string(b.internal_port);
+  props["listeners"] = "CLIENT://127.0.0.1:" + port + ",INTERNAL://127.0.0.1:" + internal +
+                       ",CONTROLLER://127.0.0.1:" + std::to_string(b.controller_port);
+  props["advertised.listeners"] =
+      "CLIENT://127.0.0.1:" + advertised + ",INTERNAL://127.0.0.1:" + internal;
+  props["inter.broker.listener.name"] = "INTERNAL";
+  props["listener.security.protocol.map"] =
+      "CLIENT:" + sec.protocol + ",INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT";
+  const std::string prefix = "listener.name.client.";
+  if (sec.tls) {
+    props[prefix + "ssl.keystore.type"] = "PEM";
+    props[prefix + "ssl.keystore.location"] = sec.tls->keystore.string();
+    props[prefix + "ssl.key.password"] = sec.tls->key_password;
+    props[prefix + "ssl.truststore.type"] = "PEM";
+    props[prefix + "ssl.truststore.location"] = sec.tls->ca_cert.string();
+    props[prefix + "ssl.client.auth"] = sec.require_client_cert ? "required" : "none";
+  }
+  if (sec.protocol.rfind("SASL", 0) == 0) {
+    props[prefix + "sasl.enabled.mechanisms"] = "SCRAM-SHA-512";
+    props[prefix + "scram-sha-512.sasl.jaas.config"] =
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;";
+  }
 }
 
 void KafkaCluster::format_storage() {
@@ -307,9 +414,21 @@ void KafkaCluster::format_storage() {
   cluster_id += kAlphabet[(std::rand() % 4) * 16];  // last char carries only 2 bits
   for (const auto& b : brokers_) {
     write_properties(b);
-    int rc = run_command({runtime_.java, "-cp", runtime_.classpath, "kafka.tools.StorageTool",
-                          "format", "-t", cluster_id, "-c", (b.dir / "server.properties").string()},
-                         log);
+    std::vector<std::string> argv = {runtime_.java,
+                                     "-cp",
+                                     runtime_.classpath,
+                                     "kafka.tools.StorageTool",
+                                     "format",
+                                     "-t",
+                                     cluster_id,
+                                     "-c",
+                                     (b.dir / "server.properties").string()};
+    // SCRAM credentials go into the metadata log's first records (Kafka 3.5+).
+    for (const auto& [user, password] : options_.security.scram_users) {
+      argv.push_back("--add-scram");
+      argv.push_back("SCRAM-SHA-512=[name=" + user + ",password=" + password + "]");
+    }
+    int rc = run_command(argv, log);
     if (rc != 0) {
       throw HarnessError("formatting the storage of " + options_.name + " broker " +
                          std::to_string(b.node_id) + " failed (exit " + std::to_string(rc) +
@@ -363,7 +482,10 @@ bool KafkaCluster::port_conflict(const Broker& b) const {
 void KafkaCluster::wait_ready(std::chrono::seconds timeout, int expected_brokers,
                               const Broker* only) {
   // Bootstrapping from `only` alone: no other broker can answer for it.
-  std::string servers = only ? "127.0.0.1:" + std::to_string(only->port) : bootstrap();
+  // The PLAINTEXT listener: readiness does not depend on the test's credentials.
+  std::string servers =
+      only ? "127.0.0.1:" + std::to_string(secured() ? only->internal_port : only->port)
+           : internal_bootstrap();
   auto client = kafka::make_client(kafka::ClientKind::kProducer,
                                    {{"bootstrap.servers", servers}, {"log_level", "0"}});
   auto deadline = std::chrono::steady_clock::now() + timeout;

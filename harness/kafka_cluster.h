@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -38,12 +39,47 @@ struct KafkaRuntime {
   static KafkaRuntime resolve_with_mirrormaker(std::string version = {});
 };
 
+// TLS files made by TestCa: a PEM certificate signed by the CA, and its private key in PEM
+// PKCS#8, encrypted with `key_password`.
+struct TlsFiles {
+  std::filesystem::path ca_cert;
+  std::filesystem::path cert;
+  std::filesystem::path key;
+  std::filesystem::path keystore;  // key then certificate in one file (Kafka's PEM keystore)
+  std::string key_password;
+};
+
+// A throwaway certificate authority for tests, made with the openssl command line.
+class TestCa {
+ public:
+  explicit TestCa(std::filesystem::path dir);  // creates the CA key and certificate in `dir`
+  // A certificate for 127.0.0.1 and localhost (what brokers and clients here use), named `name`.
+  TlsFiles issue(const std::string& name, const std::string& key_password) const;
+  const std::filesystem::path& cert() const { return cert_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path cert_;
+  std::filesystem::path key_;
+};
+
+// How clients reach the cluster. Anything but PLAINTEXT adds a second, PLAINTEXT listener
+// (internal_bootstrap()) for inter-broker traffic and the harness's own readiness checks.
+struct ClusterSecurity {
+  std::string protocol = "PLAINTEXT";  // PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+  std::optional<TlsFiles> tls;         // the brokers' certificate (SSL, SASL_SSL)
+  bool require_client_cert = false;    // ssl.client.auth=required (signed by tls->ca_cert)
+  // SCRAM-SHA-512 users (name -> password) stored at format time (SASL_*).
+  std::map<std::string, std::string> scram_users;
+};
+
 struct ClusterOptions {
   std::string name = "kafka";
   int brokers = 1;
   std::map<std::string, std::string> broker_properties;  // added to server.properties
   std::string jvm_heap = "768m";
   int advertised_port = 0;  // non-zero: advertise this port (a fault proxy in front)
+  ClusterSecurity security;
 };
 
 class KafkaCluster {
@@ -68,6 +104,8 @@ class KafkaCluster {
 
   const std::string& name() const { return options_.name; }
   std::string bootstrap() const;  // "127.0.0.1:p1,127.0.0.1:p2,..."
+  // The PLAINTEXT listener: bootstrap() unless options.security secures the client listener.
+  std::string internal_bootstrap() const;
   const std::filesystem::path& dir() const { return dir_; }
   std::string log_tail(int lines = 40) const;
   int broker_count() const { return static_cast<int>(brokers_.size()); }
@@ -77,17 +115,20 @@ class KafkaCluster {
     int node_id = 0;
     int port = 0;
     int controller_port = 0;
+    int internal_port = 0;  // secured clusters only
     pid_t pid = -1;
     std::filesystem::path dir;
   };
 
   void assign_ports();
   void write_properties(const Broker& b) const;
+  void add_security_properties(const Broker& b, std::map<std::string, std::string>& props) const;
   void format_storage();
   void launch(Broker& b);
   void wait_ready(std::chrono::seconds timeout, int expected_brokers, const Broker* only = nullptr);
   void signal_and_reap(Broker& b, int signal, std::chrono::milliseconds grace);
   bool port_conflict(const Broker& b) const;
+  bool secured() const { return options_.security.protocol != "PLAINTEXT"; }
 
   KafkaRuntime runtime_;
   ClusterOptions options_;

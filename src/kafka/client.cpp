@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <mutex>
 #include <thread>
 
 namespace kmirror::kafka {
@@ -108,6 +109,56 @@ std::string fetch_cluster_id(rd_kafka_t* rk, std::chrono::milliseconds timeout) 
   std::string out(id);
   rd_kafka_mem_free(rk, id);
   return out;
+}
+
+namespace {
+
+// What the probe client's error callback saw last among errors that retries cannot fix.
+struct ProbeErrors {
+  std::mutex mu;
+  rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+  std::string reason;
+  std::string last_reason;  // of any error, for the timeout's message
+};
+
+void probe_error_cb(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto code = static_cast<rd_kafka_resp_err_t>(err);
+  auto* errors = static_cast<ProbeErrors*>(opaque);
+  std::lock_guard lk(errors->mu);
+  // "1/1 brokers are down" says less than the connection error before it.
+  if (code != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) errors->last_reason = reason;
+  if (code != RD_KAFKA_RESP_ERR__AUTHENTICATION && code != RD_KAFKA_RESP_ERR__SSL) return;
+  errors->code = code;
+  errors->reason = reason;
+}
+
+}  // namespace
+
+std::string probe_cluster_id(const Properties& props, std::chrono::milliseconds timeout) {
+  ProbeErrors errors;
+  auto conf = make_conf(props);
+  rd_kafka_conf_set_error_cb(conf.get(), &probe_error_cb);
+  rd_kafka_conf_set_opaque(conf.get(), &errors);
+  auto rk = make_client(ClientKind::kProducer, std::move(conf));
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds(0)) break;
+    if (char* id =
+            rd_kafka_clusterid(rk.get(), static_cast<int>(std::min<int64_t>(left.count(), 500)));
+        id != nullptr) {
+      std::string out(id);
+      rd_kafka_mem_free(rk.get(), id);
+      return out;
+    }
+    rd_kafka_poll(rk.get(), 0);  // runs probe_error_cb
+    std::lock_guard lk(errors.mu);
+    if (errors.code != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError(errors.code, errors.reason);
+  }
+  throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, "cluster did not report its id within " +
+                                                     std::to_string(timeout.count()) +
+                                                     " ms (unreachable bootstrap servers?)");
 }
 
 Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition,

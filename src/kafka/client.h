@@ -49,6 +49,13 @@ ClusterMetadata fetch_metadata(rd_kafka_t* rk, std::chrono::milliseconds timeout
 // Kafka's own cluster id; throws when the cluster does not answer within `timeout`.
 std::string fetch_cluster_id(rd_kafka_t* rk, std::chrono::milliseconds timeout);
 
+// Connects a short-lived client made from `props` and returns the cluster id. A failed
+// authentication or TLS handshake, which retrying cannot fix, throws KafkaError at once
+// (code RD_KAFKA_RESP_ERR__AUTHENTICATION or __SSL, librdkafka's reason as message) instead of
+// waiting out `timeout`; no answer within `timeout` throws with code __TIMED_OUT and the last
+// connection error as message (empty when there was none).
+std::string probe_cluster_id(const Properties& props, std::chrono::milliseconds timeout);
+
 struct Watermarks {
   int64_t low = 0;
   int64_t high = 0;

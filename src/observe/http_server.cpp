@@ -1,6 +1,8 @@
 #include "observe/http_server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -89,7 +91,12 @@ bool starts_with_ci(const std::string& s, std::string_view prefix) {
 bool is_loopback_bind(const std::string& bind) {
   auto [host, port] = split_bind(bind);
   (void)port;
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  // Numeric addresses only: a name such as "127.example.com" may resolve anywhere.
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 std::optional<std::string> resolve_token(const config::HttpConfig& http) {

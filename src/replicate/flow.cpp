@@ -167,17 +167,46 @@ struct Flow::Impl {
     return p;
   }
 
-  std::string connect_cluster(rd_kafka_t* rk, const config::ClusterConfig& cluster,
+  // The cluster's id, through a probe client that fails at once on bad credentials or TLS.
+  std::string connect_cluster(const config::ClusterConfig& cluster,
                               std::chrono::milliseconds timeout) {
     try {
-      return kafka::fetch_cluster_id(rk, timeout);
-    } catch (const kafka::KafkaError&) {
+      return kafka::probe_cluster_id(base_props(cluster, "probe"), timeout);
+    } catch (const kafka::KafkaError& e) {
+      if (e.code() == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        throw std::runtime_error("flow " + flow.id + ": cluster '" + cluster.name + "' at " +
+                                 cluster.bootstrap_servers + " refused kmirror's credentials (" +
+                                 e.what() +
+                                 "); check sasl.mechanisms, sasl.username and sasl.password in "
+                                 "the cluster's properties");
+      }
+      if (e.code() == RD_KAFKA_RESP_ERR__SSL) {
+        throw std::runtime_error("flow " + flow.id + ": TLS with cluster '" + cluster.name +
+                                 "' at " + cluster.bootstrap_servers + " failed (" + e.what() +
+                                 "); check ssl.ca.location and the client certificate and key "
+                                 "in the cluster's properties");
+      }
+      std::string last = e.what();
       throw std::runtime_error("flow " + flow.id + ": cannot reach cluster '" + cluster.name +
                                "' at " + cluster.bootstrap_servers + " within " +
-                               std::to_string(timeout.count() / 1000) +
-                               " s; check bootstrap_servers, the network and the cluster's "
+                               std::to_string(timeout.count() / 1000) + " s" +
+                               (last.empty() ? "" : " (last error: " + last + ")") +
+                               "; check bootstrap_servers, the network and the cluster's "
                                "security settings (properties)");
     }
+  }
+
+  // librdkafka before 2.6.1 repeats the client nonce in SCRAM's final message, which Kafka 4
+  // brokers refuse as invalid credentials even when the password is right.
+  static std::string scram_hint(const config::ClusterConfig& cluster) {
+    auto props = cluster.client_properties();
+    std::string mechanism = props.count("sasl.mechanisms")  ? props.at("sasl.mechanisms")
+                            : props.count("sasl.mechanism") ? props.at("sasl.mechanism")
+                                                            : "";
+    if (mechanism.rfind("SCRAM", 0) != 0 || rd_kafka_version() >= 0x020601ff) return "";
+    return std::string(" (if they are right: librdkafka ") + rd_kafka_version_str() +
+           " cannot use SCRAM with Kafka 4 brokers, fixed in librdkafka 2.6.1; use PLAIN over "
+           "TLS or a newer librdkafka)";
   }
 
   void connect(std::chrono::milliseconds timeout) {
@@ -188,14 +217,14 @@ struct Flow::Impl {
     std::string source_id, target_id;
     std::thread t([&] {
       try {
-        target_id = connect_cluster(target_admin.get(), target_cluster, timeout);
+        target_id = connect_cluster(target_cluster, timeout);
       } catch (const std::exception& e) {
         target_id = std::string("\n") + e.what();
       }
     });
     std::string source_error;
     try {
-      source_id = connect_cluster(source_admin.get(), source_cluster, timeout);
+      source_id = connect_cluster(source_cluster, timeout);
     } catch (const std::exception& e) {
       source_error = e.what();
     }
@@ -216,9 +245,7 @@ struct Flow::Impl {
       // O's records too would deliver them twice.
       for (const auto& other : config.flows) {
         if (other.target != flow.target || other.source == flow.source) continue;
-        auto rk = kafka::make_client(kafka::ClientKind::kProducer,
-                                     base_props(config.cluster(other.source), "probe"));
-        auto id = connect_cluster(rk.get(), config.cluster(other.source), timeout);
+        auto id = connect_cluster(config.cluster(other.source), timeout);
         not_relayed.insert(core::hash_cluster_id(id));
       }
     }

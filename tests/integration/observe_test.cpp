@@ -1,7 +1,6 @@
 // Monitoring end to end: kmirror's /metrics, /status, /readyz and `kmirror status` against real
 // brokers, through a target outage; the bearer-token rule; the dashboard in headless Chromium.
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -18,12 +17,15 @@
 
 #include "harness/kafka_cluster.h"
 #include "kafka/client.h"
+#include "support/http.h"
 #include "support/kmirror_process.h"
 #include "support/records.h"
 #include "support/regions_fixture.h"
 
 using namespace std::chrono_literals;
+using kmirror::testing::Http;
 using kmirror::testing::KmirrorProcess;
+using kmirror::testing::wait_for_port;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -82,21 +84,6 @@ std::string config(const std::string& a, const std::string& b, const std::string
          topic + "\"]\nhttp:\n" + http;
 }
 
-// The port kmirror logged ("http: dashboard at http://127.0.0.1:<port>/"), 0 until it has.
-int logged_port(const KmirrorProcess& km) {
-  static const std::regex re(R"(dashboard at http://[^ ]*:([0-9]+)/)");
-  std::smatch m;
-  std::string out = km.output();
-  return std::regex_search(out, m, re) ? std::stoi(m[1]) : 0;
-}
-
-int wait_for_port(KmirrorProcess& km) {
-  int port = 0;
-  kmirror::kafka::wait_until([&] { return (port = logged_port(km)) != 0 || !km.running(); }, 60s,
-                             100ms);
-  return port;
-}
-
 // Sum of the samples of `name` whose labels include every `key="value"` of `labels`; nullopt
 // when there is no such sample.
 std::optional<double> metric(const std::string& text, const std::string& name,
@@ -118,31 +105,6 @@ std::optional<double> metric(const std::string& text, const std::string& name,
   }
   return sum;
 }
-
-class Http {
- public:
-  explicit Http(int port) : client_("127.0.0.1", port) {
-    client_.set_connection_timeout(2, 0);
-    client_.set_read_timeout(10, 0);
-  }
-  // Status code and body; code 0 when nothing answered.
-  std::pair<int, std::string> get(const std::string& path, const std::string& token = {}) {
-    httplib::Headers headers;
-    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-    auto res = client_.Get(path.c_str(), headers);
-    if (!res) return {0, ""};
-    return {res->status, res->body};
-  }
-  json status() {
-    auto [code, body] = get("/status");
-    if (code != 200) return json();
-    return json::parse(body, nullptr, false);
-  }
-  std::string metrics() { return get("/metrics").second; }
-
- private:
-  httplib::Client client_;
-};
 
 // The flow's entry of /status, or null.
 json flow_of(const json& status, const std::string& id) {
