@@ -203,6 +203,7 @@ rd_kafka_t* reader(const Args& a, const std::vector<Pair>& pairs, bool low_laten
   set(conf, "fetch.max.bytes", "52428800");
   set(conf, "max.partition.fetch.bytes", "10485760");
   set(conf, "queued.max.messages.kbytes", "262144");
+  set(conf, "enable.partition.eof", "true");  // ends partitions that end in a marker
   set(conf, "log_level", "3");
   if (low_latency) set(conf, "fetch.wait.max.ms", "10");
   rd_kafka_t* rk = make(RD_KAFKA_CONSUMER, conf);
@@ -239,9 +240,15 @@ int consume(const Args& a) {
     if (mono_s() - t0 > a.timeout_s) die("consume timed out");
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (!m) continue;
-    if (m->err) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        std::fprintf(stderr, "kbench: consume: %s\n", rd_kafka_message_errstr(m));
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      // A transactionally written partition ends with a commit marker no record reaches.
+      size_t i = index[{rd_kafka_topic_name(m->rkt), m->partition}];
+      if (!done[i] && m->offset >= hi[i]) {
+        done[i] = true;
+        --remaining;
+      }
+    } else if (m->err) {
+      std::fprintf(stderr, "kbench: consume: %s\n", rd_kafka_message_errstr(m));
     } else {
       ++count;
       bytes += static_cast<long>(m->len + m->key_len);

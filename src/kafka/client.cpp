@@ -168,9 +168,9 @@ Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t pa
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        rk, topic.c_str(), partition, &w.low, &w.high,
-        static_cast<int>(std::max<int64_t>(left.count(), 1)));
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &w.low, &w.high,
+                                         static_cast<int>(std::max<int64_t>(left.count(), 1)));
     // A partition just created, or whose leader just moved, answers these until metadata
     // catches up: worth waiting for within the caller's timeout.
     bool transient = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||

@@ -925,9 +925,10 @@ struct Flow::Impl {
     try {
       floor = kafka::query_watermarks(target_admin.get(), target_topic, partition, 10s).high;
     } catch (const std::exception& e) {
-      spdlog::warn("flow {}: cannot read the end of {} on '{}' ({}): the next incarnation of the "
-                   "topic resumes where the last stopped",
-                   flow.id, tp_name(target_topic, partition), target_cluster.name, e.what());
+      spdlog::warn(
+          "flow {}: cannot read the end of {} on '{}' ({}): the next incarnation of the "
+          "topic resumes where the last stopped",
+          flow.id, tp_name(target_topic, partition), target_cluster.name, e.what());
       return std::nullopt;
     }
     offset_maps->restart(target_topic, partition);
@@ -941,9 +942,10 @@ struct Flow::Impl {
                    tp_name(target_topic, partition), rd_kafka_err2str(err));
       return std::nullopt;
     }
-    spdlog::info("flow {}: {} restarts at source offset 0; copies of the new incarnation begin "
-                 "after target offset {}",
-                 flow.id, tp_name(target_topic, partition), floor);
+    spdlog::info(
+        "flow {}: {} restarts at source offset 0; copies of the new incarnation begin "
+        "after target offset {}",
+        flow.id, tp_name(target_topic, partition), floor);
     return floor;
   }
 
@@ -1212,9 +1214,10 @@ struct Flow::Impl {
               : std::string_view(static_cast<const char*>(pos.metadata), pos.metadata_size));
       if (pos.offset > 0 && beyond_source_end(tp.topic, tp.partition, pos.offset)) {
         // A position past the source's end: the topic was recreated while kmirror was away.
-        spdlog::warn("flow {}: stored position {} of {} is beyond the source's end: the topic was "
-                     "recreated; copying its new incarnation from its start",
-                     flow.id, pos.offset, tp_name(tp.topic, tp.partition));
+        spdlog::warn(
+            "flow {}: stored position {} of {} is beyond the source's end: the topic was "
+            "recreated; copying its new incarnation from its start",
+            flow.id, pos.offset, tp_name(tp.topic, tp.partition));
         if (auto floor = restart_incarnation(st->target_topic, tp.partition)) {
           st->target_floor = *floor;
           pos.offset = 0;
