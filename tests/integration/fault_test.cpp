@@ -434,8 +434,12 @@ TEST_F(FaultTest, SourceTopicDeletedThenRecreatedIsCopiedAgainFromItsStart) {
   size_t mark = km.output().size();
   // kmirror notices within its 5 s discovery and keeps copying the other topic.
   bool noticed = kafka::wait_until(
-      [&] { return km.output().find("replicating 1 topic(s)", mark) != std::string::npos; }, 30s,
-      200ms);
+      [&] {
+        const std::string out = km.output().substr(mark);
+        return out.find("source topic '" + small + "' was deleted") != std::string::npos &&
+               out.find("source topic '" + big + "' was deleted") != std::string::npos;
+      },
+      30s, 200ms);
   EXPECT_TRUE(noticed) << km.output().substr(mark);
   auto more = kmirror::testing::make_records(62, 1500, 3);
   kmirror::testing::produce(a(), keep, more);
