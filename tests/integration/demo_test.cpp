@@ -14,9 +14,11 @@
 #include "kafka/client.h"
 #include "support/kmirror_process.h"
 #include "support/records.h"
+#include "support/replication_checks.h"
 
 using namespace std::chrono_literals;
 using kmirror::testing::KmirrorProcess;
+using kmirror::testing::provenance_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -44,16 +46,6 @@ std::map<int32_t, int64_t> as_map(const nlohmann::json& j) {
   std::map<int32_t, int64_t> out;
   for (const auto& [p, v] : j.items()) out[std::stoi(p)] = v.get<int64_t>();
   return out;
-}
-
-std::optional<kmirror::core::Provenance> provenance(const kmirror::testing::TestRecord& r) {
-  for (const auto& [name, value] : r.headers) {
-    if (name == "kmirror.prov" && value) {
-      return kmirror::core::decode(
-          {reinterpret_cast<const uint8_t*>(value->data()), value->size()});
-    }
-  }
-  return std::nullopt;
 }
 
 // Processes whose command line mentions `path` (the demo's brokers run from its data dir).
@@ -101,7 +93,7 @@ TEST(DemoTest, SummaryMatchesWhatTheClustersHold) {
     for (size_t i = 0; i < recs.size(); ++i) {
       ASSERT_TRUE(kmirror::testing::same_content(recs[i], copies[i]))
           << "partition " << p << " record " << i;
-      auto prov = provenance(copies[i]);
+      auto prov = provenance_of(copies[i]);
       ASSERT_TRUE(prov) << "copy without provenance";
       EXPECT_EQ(prov->source_offset, recs[i].offset);
     }
@@ -130,7 +122,7 @@ TEST(DemoTest, SummaryMatchesWhatTheClustersHold) {
       auto it =
           std::find_if(copies.begin(), copies.end(), [&](const auto& r) { return r.offset == t; });
       ASSERT_NE(it, copies.end()) << "partition " << p;
-      EXPECT_EQ(provenance(*it)->source_offset, c) << "partition " << p;
+      EXPECT_EQ(provenance_of(*it)->source_offset, c) << "partition " << p;
     }
   }
 

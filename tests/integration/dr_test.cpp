@@ -15,9 +15,11 @@
 #include "support/kmirror_process.h"
 #include "support/records.h"
 #include "support/regions_fixture.h"
+#include "support/replication_checks.h"
 
 using namespace std::chrono_literals;
 using kmirror::testing::KmirrorProcess;
+using kmirror::testing::provenance_of;
 using kmirror::testing::RecordIdentity;
 
 namespace {
@@ -42,23 +44,13 @@ std::string cluster_id(const std::string& bootstrap) {
   return kmirror::kafka::fetch_cluster_id(rk.get(), 10s);
 }
 
-std::optional<kmirror::core::Provenance> provenance(const kmirror::testing::TestRecord& r) {
-  for (const auto& [name, value] : r.headers) {
-    if (name == "kmirror.prov" && value) {
-      return kmirror::core::decode(
-          {reinterpret_cast<const uint8_t*>(value->data()), value->size()});
-    }
-  }
-  return std::nullopt;
-}
-
 // Every record of the topic named by where it was first produced (its copies share the name).
 std::set<RecordIdentity> identities(const std::string& bootstrap, const std::string& topic) {
   const uint64_t self = kmirror::core::hash_cluster_id(cluster_id(bootstrap));
   std::set<RecordIdentity> out;
   for (const auto& [p, recs] : kmirror::testing::read_all(bootstrap, topic)) {
     for (const auto& r : recs) {
-      auto prov = provenance(r);
+      auto prov = provenance_of(r);
       out.insert(prov ? RecordIdentity{prov->origin(), prov->origin_partition, prov->origin_offset}
                       : RecordIdentity{self, p, r.offset});
     }
@@ -273,7 +265,7 @@ TEST_F(DrTest, UnplannedFailoverAndFailbackKeepTheConsumerExactWithDedup) {
     int64_t last = row["last_copied_offset"].get<int64_t>();
     std::set<int64_t> copied;
     for (const auto& r : on_b[p]) {
-      if (auto prov = provenance(r)) copied.insert(prov->source_offset);
+      if (auto prov = provenance_of(r)) copied.insert(prov->source_offset);
     }
     for (int64_t o : acked[p]) {
       if (o <= last) {
