@@ -5,6 +5,7 @@
 
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <tuple>
 
@@ -22,6 +23,8 @@ using kmirror::testing::TestRecord;
 using kmirror::testing::end_offsets_sum;
 
 namespace {
+
+constexpr int kPartitions = 6;
 
 // Where a record was first produced: (origin cluster, origin partition, origin offset).
 using Identity = std::tuple<uint64_t, int32_t, int64_t>;
@@ -92,24 +95,49 @@ void produce_everywhere(const std::vector<std::string>& bootstraps, const std::s
   std::vector<std::thread> producers;
   for (size_t i = 0; i < bootstraps.size(); ++i) {
     producers.emplace_back([&, i] {
-      auto recs = kmirror::testing::make_records(seed + static_cast<uint32_t>(i), count, 6);
+      auto recs =
+          kmirror::testing::make_records(seed + static_cast<uint32_t>(i), count, kPartitions);
       kmirror::testing::produce(bootstraps[i], topic, recs);
     });
   }
   for (auto& t : producers) t.join();
 }
 
-// Waits until every cluster holds `expected` records, then checks the counts do not move
-// for `quiet`: nothing circulates.
-void expect_settled(const std::vector<std::string>& bootstraps, const std::string& topic,
-                    int64_t expected, std::chrono::seconds quiet, KmirrorProcess& km) {
-  for (const auto& b : bootstraps) {
-    ASSERT_TRUE(kmirror::kafka::wait_until([&] { return end_offsets_sum(b, topic) >= expected; },
-                                           180s, 500ms))
-        << "cluster " << b << " has " << end_offsets_sum(b, topic) << " of " << expected
-        << "; kmirror said:\n"
-        << km.output();
-  }
+// Waits until every cluster holds `expected` records and every flow's stored position has
+// reached its source's end (copies and filtered records included), so nothing is in flight;
+// then checks the counts do not move for `quiet`: nothing circulates. Counts alone cannot tell
+// settled from paused: after a kill -9, restart duplicates keep arriving past `expected`.
+// `names[i]` is the cluster name of `bootstraps[i]` in the flow ids made by flow_yaml.
+void expect_settled(const std::vector<std::string>& bootstraps,
+                    const std::vector<std::string>& names, const std::string& id_prefix,
+                    const std::string& topic, int64_t expected, std::chrono::seconds quiet,
+                    KmirrorProcess& km) {
+  std::string progress;
+  auto settled = [&] {
+    std::ostringstream why;
+    bool all = true;
+    for (size_t s = 0; s < bootstraps.size(); ++s) {
+      int64_t held = kmirror::testing::end_offsets_or_zero(bootstraps[s], topic);
+      if (held < expected) all = false;
+      why << names[s] << " holds " << held << "; ";
+      for (size_t t = 0; t < bootstraps.size(); ++t) {
+        if (s == t) continue;
+        std::string group = "kmirror." + id_prefix + "-" + names[s] + names[t];
+        int64_t position = -1;
+        try {
+          position = kmirror::testing::committed_sum(bootstraps[t], group, topic, kPartitions);
+        } catch (const std::exception&) {
+        }
+        if (position != held) all = false;
+        why << names[s] << "->" << names[t] << " position " << position << "; ";
+      }
+    }
+    progress = why.str();
+    return all;
+  };
+  ASSERT_TRUE(kmirror::kafka::wait_until(settled, 180s, 500ms))
+      << "not settled: " << progress << "kmirror said:\n"
+      << km.output();
   std::vector<int64_t> before;
   for (const auto& b : bootstraps) before.push_back(end_offsets_sum(b, topic));
   auto deadline = std::chrono::steady_clock::now() + quiet;
@@ -130,12 +158,12 @@ class ActiveActiveTest : public kmirror::testing::RegionsTest {
 TEST_F(ActiveActiveTest, TwoRegionsBothFlowsNoLoopEveryRecordOnce) {
   const std::string topic = kmirror::testing::unique_topic_name("aa2");
   std::vector<std::string> bs = {at(0), at(1)};
-  for (const auto& b : bs) kmirror::testing::create_topic(b, topic, 6);
+  for (const auto& b : bs) kmirror::testing::create_topic(b, topic, kPartitions);
   KmirrorProcess km(cluster_yaml({{"a", bs[0]}, {"b", bs[1]}}) + "flows:\n" +
                     flow_yaml("a", "b", "aa2", topic) + flow_yaml("b", "a", "aa2", topic) +
                     "http:\n  enabled: false\n");
   produce_everywhere(bs, topic, 50000, 500);
-  expect_settled(bs, topic, 100000, 30s, km);
+  expect_settled(bs, {"a", "b"}, "aa2", topic, 100000, 30s, km);
   for (const auto& b : bs) {
     auto content = inspect(b, topic);
     EXPECT_EQ(content.distinct.size(), 100000u) << b;
@@ -148,7 +176,7 @@ TEST_F(ActiveActiveTest, TwoRegionsBothFlowsNoLoopEveryRecordOnce) {
 TEST_F(ActiveActiveTest, MeshOfThreeDeliversEachRecordToEachClusterOnce) {
   const std::string topic = kmirror::testing::unique_topic_name("aa3");
   std::vector<std::string> bs = {at(0), at(1), at(2)};
-  for (const auto& b : bs) kmirror::testing::create_topic(b, topic, 6);
+  for (const auto& b : bs) kmirror::testing::create_topic(b, topic, kPartitions);
   std::string flows = "flows:\n";
   for (std::string s : {"a", "b", "c"}) {
     for (std::string t : {"a", "b", "c"}) {
@@ -158,7 +186,7 @@ TEST_F(ActiveActiveTest, MeshOfThreeDeliversEachRecordToEachClusterOnce) {
   KmirrorProcess km(cluster_yaml({{"a", bs[0]}, {"b", bs[1]}, {"c", bs[2]}}) + flows +
                     "http:\n  enabled: false\n");
   produce_everywhere(bs, topic, 20000, 900);
-  expect_settled(bs, topic, 60000, 10s, km);
+  expect_settled(bs, {"a", "b", "c"}, "aa3", topic, 60000, 10s, km);
   for (const auto& b : bs) {
     auto content = inspect(b, topic);
     EXPECT_EQ(content.distinct.size(), 60000u) << b;
@@ -170,7 +198,7 @@ TEST_F(ActiveActiveTest, MeshOfThreeDeliversEachRecordToEachClusterOnce) {
 TEST_F(ActiveActiveTest, KillNineDuringTwoWayReplicationStillNoLoopNothingLost) {
   const std::string topic = kmirror::testing::unique_topic_name("aakill");
   std::vector<std::string> bs = {at(0), at(1)};
-  for (const auto& b : bs) kmirror::testing::create_topic(b, topic, 6);
+  for (const auto& b : bs) kmirror::testing::create_topic(b, topic, kPartitions);
   const std::string cfg = cluster_yaml({{"a", bs[0]}, {"b", bs[1]}}) + "flows:\n" +
                           flow_yaml("a", "b", "aakill", topic) +
                           flow_yaml("b", "a", "aakill", topic) + "http:\n  enabled: false\n";
@@ -192,7 +220,7 @@ TEST_F(ActiveActiveTest, KillNineDuringTwoWayReplicationStillNoLoopNothingLost) 
     ASSERT_TRUE(copying) << "b never received copies; kmirror said:\n" << km.output();
   }
   KmirrorProcess km(cfg);
-  expect_settled(bs, topic, 100000, 10s, km);
+  expect_settled(bs, {"a", "b"}, "aakill", topic, 100000, 10s, km);
   for (const auto& b : bs) {
     auto content = inspect(b, topic);
     EXPECT_EQ(content.distinct.size(), 100000u) << b;
