@@ -7,6 +7,7 @@
 #include <iostream>
 #include <thread>
 
+#include "cli/allocator.h"
 #include "cli/commands.h"
 #include "cli/dr_commands.h"
 #include "cli/logging.h"
@@ -15,6 +16,7 @@
 #include "observe/status_cli.h"
 
 int main(int argc, char** argv) {
+  kmirror::cli::tune_allocator();
   CLI::App app{"kmirror: native replication for Apache Kafka between regions"};
   app.require_subcommand(1);
   std::string log_format = "text";

@@ -165,6 +165,8 @@ Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t pa
                             std::chrono::milliseconds timeout) {
   Watermarks w;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Short at first: a new partition usually has its leader within a few tens of ms.
+  std::chrono::milliseconds backoff(20);
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -177,11 +179,12 @@ Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t pa
                      err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
                      err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                      err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
-    if (!transient || std::chrono::steady_clock::now() + 200ms >= deadline) {
+    if (!transient || std::chrono::steady_clock::now() + backoff >= deadline) {
       check(err, "watermarks of " + topic + "[" + std::to_string(partition) + "]");
       return w;
     }
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 400ms);
   }
 }
 

@@ -173,7 +173,7 @@ std::vector<TopicPlan> TopicSync::run_once() {
           }
           return true;
         },
-        std::chrono::seconds(5), std::chrono::milliseconds(200));
+        std::chrono::seconds(5), std::chrono::milliseconds(25));
     for (auto& plan : plans) {
       if (plan.target_partitions != -1) continue;
       auto it = target_partitions.find(plan.target_topic);
