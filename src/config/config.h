@@ -75,7 +75,7 @@ struct FlowConfig {
   bool heartbeats = true;  // write and replicate heartbeats (latency while idle)
   std::chrono::milliseconds heartbeat_interval{1000};
   int64_t max_inflight_bytes =
-      32LL * 1024 * 1024;  // backpressure limit (buffer.max_inflight_bytes)
+      64LL * 1024 * 1024;  // backpressure limit (buffer.max_inflight_bytes)
   // Exactly-once only: a transaction commits after this long or this many bytes, whichever
   // comes first (transaction.interval, transaction.max_bytes).
   std::chrono::milliseconds transaction_interval{100};

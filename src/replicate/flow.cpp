@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "core/parallel.h"
 #include "core/partition_progress.h"
 #include "core/position_metadata.h"
 #include "core/provenance.h"
@@ -34,6 +35,8 @@ namespace {
 
 // Framing bytes a record adds to its key, value and headers in a v2 batch (upper bound).
 constexpr int64_t kRecordOverhead = 128;
+// Partitions whose resume point is worked out at once when an assignment arrives.
+constexpr size_t kAssignParallelism = 8;
 
 core::NamingPolicy naming_of(const config::FlowConfig& f) {
   return f.naming == config::NamingPolicy::kPrefix ? core::NamingPolicy::kPrefix
@@ -1196,8 +1199,10 @@ struct Flow::Impl {
         throw std::runtime_error("stopped while assigning");
       std::this_thread::sleep_for(1s);
     }
-    for (int i = 0; i < list->cnt; ++i) {
-      auto& tp = list->elems[i];
+    const size_t n = static_cast<size_t>(list->cnt);
+    std::vector<std::unique_ptr<PartitionState>> states(n);
+    for (size_t i = 0; i < n; ++i) {
+      const auto& tp = list->elems[i];
       auto st = std::make_unique<PartitionState>();
       st->source_topic = tp.topic;
       st->partition = tp.partition;
@@ -1207,27 +1212,46 @@ struct Flow::Impl {
       if (it != plan_copy.end()) st->max_message_bytes = it->second.target_max_message_bytes;
       st->waiting_target = it == plan_copy.end() || tp.partition >= it->second.target_partitions;
       st->heartbeat = Heartbeats::is_topic(tp.topic);
-      auto& pos = stored->elems[i];
+      const auto& pos = stored->elems[i];
       st->target_floor = core::decode_position_metadata(
           pos.metadata == nullptr
               ? std::string_view{}
               : std::string_view(static_cast<const char*>(pos.metadata), pos.metadata_size));
-      if (pos.offset > 0 && beyond_source_end(tp.topic, tp.partition, pos.offset)) {
-        // A position past the source's end: the topic was recreated while kmirror was away.
-        spdlog::warn(
-            "flow {}: stored position {} of {} is beyond the source's end: the topic was "
-            "recreated; copying its new incarnation from its start",
-            flow.id, pos.offset, tp_name(tp.topic, tp.partition));
-        if (auto floor = restart_incarnation(st->target_topic, tp.partition)) {
-          st->target_floor = *floor;
-          pos.offset = 0;
-        }
+      states[i] = std::move(st);
+    }
+    // Each check below is a round trip or two per partition, to the source or the target:
+    // side by side, thousands of partitions (or a long link) take seconds, not minutes.
+    std::vector<char> recreated(n, 0);
+    core::parallel_for(n, kAssignParallelism, [&](size_t i) {
+      const auto& pos = stored->elems[i];
+      recreated[i] = pos.offset > 0 &&
+                     beyond_source_end(list->elems[i].topic, list->elems[i].partition, pos.offset);
+    });
+    for (size_t i = 0; i < n; ++i) {
+      if (!recreated[i]) continue;
+      auto& pos = stored->elems[i];
+      // A position past the source's end: the topic was recreated while kmirror was away.
+      spdlog::warn(
+          "flow {}: stored position {} of {} is beyond the source's end: the topic was "
+          "recreated; copying its new incarnation from its start",
+          flow.id, pos.offset, tp_name(list->elems[i].topic, list->elems[i].partition));
+      if (auto floor = restart_incarnation(states[i]->target_topic, list->elems[i].partition)) {
+        states[i]->target_floor = *floor;
+        pos.offset = 0;
       }
-      // A partition the target lacks yet holds no copies: nothing to catch up from.
-      // Heartbeats need no exact resume: a repeated one only measures one more latency.
-      int64_t resume = st->waiting_target || st->heartbeat
-                           ? stored->elems[i].offset
-                           : resume_point(*st, stored->elems[i].offset);
+    }
+    // A partition the target lacks yet holds no copies: nothing to catch up from.
+    // Heartbeats need no exact resume: a repeated one only measures one more latency.
+    std::vector<int64_t> resumes(n);
+    core::parallel_for(n, kAssignParallelism, [&](size_t i) {
+      const auto& st = *states[i];
+      resumes[i] = st.waiting_target || st.heartbeat ? stored->elems[i].offset
+                                                     : resume_point(st, stored->elems[i].offset);
+    });
+    for (size_t i = 0; i < n; ++i) {
+      auto& tp = list->elems[i];
+      auto st = std::move(states[i]);
+      int64_t resume = resumes[i];
       if (resume >= 0) {
         tp.offset = resume;
         st->progress = core::PartitionProgress(resume);
