@@ -60,8 +60,7 @@ std::set<RecordIdentity> identities(const std::string& bootstrap, const std::str
 
 kmirror::kafka::GroupOffsets group_offsets(const std::string& bootstrap, const std::string& group,
                                            const std::string& topic) {
-  auto rk = kmirror::kafka::make_client(kmirror::kafka::ClientKind::kProducer,
-                                        {{"bootstrap.servers", bootstrap}});
+  auto rk = kmirror::kafka::make_admin_client({{"bootstrap.servers", bootstrap}}, group);
   kmirror::kafka::Admin admin(rk.get(), 15s);
   kmirror::kafka::GroupOffsets out;
   for (const auto& [tp, off] : admin.list_group_offsets(group)) {
