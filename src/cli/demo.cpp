@@ -237,8 +237,8 @@ uint64_t count_topic(const std::string& bootstrap) {
 
 // The sample group's committed offsets on `orders` in a cluster, per partition.
 std::map<int32_t, int64_t> group_position(const std::string& bootstrap) {
-  auto client = kafka::make_client(kafka::ClientKind::kProducer,
-                                   {{"bootstrap.servers", bootstrap}, {"log_level", "3"}});
+  auto client =
+      kafka::make_admin_client({{"bootstrap.servers", bootstrap}, {"log_level", "3"}}, kGroup);
   kafka::Admin admin(client.get(), 15s);
   std::map<int32_t, int64_t> out;
   for (const auto& [tp, off] : admin.list_group_offsets(kGroup)) {

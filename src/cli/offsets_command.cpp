@@ -46,8 +46,9 @@ int offsets_translate_command(const OffsetsOptions& options) {
   const auto& flow = find_flow(cfg, options.flow);
   const auto& source = cfg.cluster(flow.source);
   const auto& target = cfg.cluster(flow.target);
-  auto source_rk = kafka::make_client(kafka::ClientKind::kProducer, source.client_properties());
-  auto target_rk = kafka::make_client(kafka::ClientKind::kProducer, target.client_properties());
+  // They list the group's offsets: clients that carry it (see make_admin_client).
+  auto source_rk = kafka::make_admin_client(source.client_properties(), options.group);
+  auto target_rk = kafka::make_admin_client(target.client_properties(), options.group);
   std::string source_id, target_id;
   try {
     source_id = kafka::fetch_cluster_id(source_rk.get(), 30s);

@@ -41,11 +41,14 @@ struct Cluster {
 };
 
 // Connects; returns false (no throw) when the cluster does not answer within `timeout`.
-bool connect(Cluster& c, const config::ClusterConfig& cfg, std::chrono::milliseconds timeout) {
+// `group`: the flow's own, which the principal may use on both clusters; the client lists group
+// offsets (see make_admin_client).
+bool connect(Cluster& c, const config::ClusterConfig& cfg, const std::string& group,
+             std::chrono::milliseconds timeout) {
   c.cfg = &cfg;
   auto props = cfg.client_properties();
   props["log_level"] = "3";
-  c.rk = kafka::make_client(kafka::ClientKind::kProducer, props);
+  c.rk = kafka::make_admin_client(props, group);
   try {
     c.id = kafka::fetch_cluster_id(c.rk.get(), timeout);
     return true;
@@ -90,7 +93,7 @@ int64_t high_watermark(rd_kafka_t* rk, const std::string& topic, int32_t p) {
 
 // True once every source partition of `parts` answers a watermark query (has a leader).
 bool partitions_led(rd_kafka_t* rk, const std::vector<ReplicatedPartition>& parts,
-                      std::chrono::seconds timeout) {
+                    std::chrono::seconds timeout) {
   return kafka::wait_until(
       [&] {
         for (const auto& p : parts) {
@@ -261,13 +264,14 @@ FailoverReport failover(const config::Config& cfg, const config::FlowConfig& flo
   const auto& source_cfg = cfg.cluster(flow.source);
   const auto& target_cfg = cfg.cluster(flow.target);
   Cluster source, target;
-  if (!connect(target, target_cfg, 30s)) {
+  if (!connect(target, target_cfg, replicate::flow_group_id(flow), 30s)) {
     report.message = "the target cluster '" + target_cfg.name + "' (" +
                      target_cfg.bootstrap_servers + ") does not answer: a failover needs it";
     return report;
   }
   say(options.progress, "target " + target_cfg.name + " reachable (cluster id " + target.id + ")");
-  bool source_up = connect(source, source_cfg, options.planned ? 30s : 5s);
+  bool source_up =
+      connect(source, source_cfg, replicate::flow_group_id(flow), options.planned ? 30s : 5s);
   sync::FlowStateStore store(target_cfg.client_properties());
   auto state = store.read(flow.id, 30s).value_or(sync::FlowState{});
   if (state.state == "failed-over") {
@@ -451,11 +455,11 @@ FailbackReport failback(const config::Config& cfg, const config::FlowConfig& flo
     return report;
   }
   Cluster a, b;
-  if (!connect(b, b_cfg, 30s)) {
+  if (!connect(b, b_cfg, replicate::flow_group_id(flow), 30s)) {
     report.message = "cluster '" + b_cfg.name + "' does not answer";
     return report;
   }
-  if (!connect(a, a_cfg, 30s)) {
+  if (!connect(a, a_cfg, replicate::flow_group_id(flow), 30s)) {
     report.message = "cluster '" + a_cfg.name + "' (" + a_cfg.bootstrap_servers +
                      ") does not answer yet: bring it back before failing back";
     return report;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <thread>
 
 namespace kmirror::kafka {
 namespace {
@@ -29,7 +30,29 @@ class RequestArray {
   std::vector<T*> items_;
 };
 
+// Whether librdkafka gave the handle a consumer group (see make_admin_client).
+bool has_consumer_group(rd_kafka_t* rk) {
+  if (rd_kafka_type(rk) != RD_KAFKA_CONSUMER) return false;
+  char group[512];
+  size_t size = sizeof(group);
+  return rd_kafka_conf_get(rd_kafka_conf(rk), "group.id", group, &size) == RD_KAFKA_CONF_OK &&
+         group[0] != '\0';
+}
+
+// The group's coordinator is still being elected or loaded (a new cluster, a broker restart).
+bool coordinator_moving(rd_kafka_resp_err_t code) {
+  return code == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+         code == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
+         code == RD_KAFKA_RESP_ERR_NOT_COORDINATOR;
+}
+
 }  // namespace
+
+KafkaPtr make_admin_client(Properties props, const std::string& group) {
+  props["group.id"] = group;
+  props["enable.auto.commit"] = "false";
+  return make_client(ClientKind::kConsumer, props);
+}
 
 Admin::Admin(rd_kafka_t* rk, std::chrono::milliseconds timeout) : rk_(rk), timeout_(timeout) {}
 
@@ -198,12 +221,35 @@ std::vector<GroupDescription> Admin::describe_groups(const std::vector<std::stri
 }
 
 GroupOffsets Admin::list_group_offsets(const std::string& group) {
-  rd_kafka_ListConsumerGroupOffsets_t* req =
-      rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);
+  if (!has_consumer_group(rk_)) {
+    throw KafkaError(RD_KAFKA_RESP_ERR__INVALID_ARG,
+                     "listing the offsets of group " + group +
+                         " needs a client made by make_admin_client (librdkafka crashes on a "
+                         "coordinator change otherwise)");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  while (true) {
+    try {
+      return list_group_offsets_once(group);
+    } catch (const KafkaError& e) {
+      if (!coordinator_moving(e.code()) ||
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(200) >= deadline) {
+        throw;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+GroupOffsets Admin::list_group_offsets_once(const std::string& group) {
+  std::unique_ptr<rd_kafka_ListConsumerGroupOffsets_t,
+                  decltype(&rd_kafka_ListConsumerGroupOffsets_destroy)>
+      req(rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr),
+          &rd_kafka_ListConsumerGroupOffsets_destroy);
   auto ev = run(RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT, [&](auto* q, auto* opts) {
-    rd_kafka_ListConsumerGroupOffsets(rk_, &req, 1, opts, q);
+    auto* r = req.get();
+    rd_kafka_ListConsumerGroupOffsets(rk_, &r, 1, opts, q);
   });
-  rd_kafka_ListConsumerGroupOffsets_destroy(req);
   size_t n = 0;
   auto* res = rd_kafka_ListConsumerGroupOffsets_result_groups(
       rd_kafka_event_ListConsumerGroupOffsets_result(ev.get()), &n);

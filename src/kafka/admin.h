@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kafka/client.h"
 #include "kafka/handles.h"
 
 namespace kmirror::kafka {
@@ -79,6 +80,15 @@ struct AclFilter {
   rd_kafka_AclPermissionType_t permission = RD_KAFKA_ACL_PERMISSION_TYPE_ANY;
 };
 
+// A client for metadata and admin calls that may list group offsets: a consumer carrying
+// `group` that never subscribes (so it joins and commits nothing). librdkafka 2.0.2 answers a
+// NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE reply to ListConsumerGroupOffsets by re-querying
+// the coordinator of the handle's own consumer group; a producer, or a consumer without group.id,
+// has none and the process dies on a NULL dereference (librdkafka issue #5040), as happens while
+// a cluster's __consumer_offsets is still loading or moving. Pick a `group` the principal may
+// Describe (kmirror's own kmirror.<flow id>, or the group being listed).
+KafkaPtr make_admin_client(Properties props, const std::string& group);
+
 class Admin {
  public:
   // `rk` is any client handle (producer or consumer); not owned.
@@ -96,7 +106,9 @@ class Admin {
 
   std::vector<GroupListing> list_groups();
   std::vector<GroupDescription> describe_groups(const std::vector<std::string>& ids);
-  // Every committed offset of the group (librdkafka 2.0 takes one group per request).
+  // Every committed offset of the group (librdkafka 2.0 takes one group per request). Needs a
+  // handle from make_admin_client (throws KafkaError __INVALID_ARG otherwise, instead of risking
+  // the crash); a coordinator still loading or moving is waited for within the timeout.
   GroupOffsets list_group_offsets(const std::string& group);
   // Commits `offsets` for the group; returns the partitions that failed, with reasons.
   std::map<std::pair<std::string, int32_t>, std::string> alter_group_offsets(
@@ -116,6 +128,8 @@ class Admin {
  private:
   EventPtr run(rd_kafka_event_type_t expected,
                const std::function<void(rd_kafka_queue_t*, rd_kafka_AdminOptions_t*)>& call);
+
+  GroupOffsets list_group_offsets_once(const std::string& group);
 
   rd_kafka_t* rk_;
   std::chrono::milliseconds timeout_;

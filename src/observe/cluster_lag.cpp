@@ -15,10 +15,10 @@ using nlohmann::json;
 
 namespace {
 
-kafka::KafkaPtr client(const config::ClusterConfig& cluster) {
+kafka::Properties status_props(const config::ClusterConfig& cluster) {
   kafka::Properties p = cluster.client_properties();
   p["client.id"] = "kmirror-status";
-  return kafka::make_client(kafka::ClientKind::kProducer, p);
+  return p;
 }
 
 json flow_lag(const config::Config& config, const config::FlowConfig& f,
@@ -34,7 +34,9 @@ json flow_lag(const config::Config& config, const config::FlowConfig& f,
   const std::string group = replicate::flow_group_id(f);
   kafka::GroupOffsets stored;
   try {
-    auto target = client(target_cfg);
+    // Listing group offsets with a plain producer crashed `kmirror status` while the target's
+    // coordinator was still loading (see make_admin_client).
+    auto target = kafka::make_admin_client(status_props(target_cfg), group);
     stored = kafka::Admin(target.get(), timeout).list_group_offsets(group);
   } catch (const std::exception& e) {
     out["error"] = "cannot read the positions (group " + group + ") on target cluster '" +
@@ -46,7 +48,7 @@ json flow_lag(const config::Config& config, const config::FlowConfig& f,
                                                                 : core::NamingPolicy::kIdentity;
   int64_t total = 0;
   try {
-    auto source = client(source_cfg);
+    auto source = kafka::make_client(kafka::ClientKind::kProducer, status_props(source_cfg));
     for (const auto& t : kafka::fetch_metadata(source.get(), timeout).topics) {
       if (!filter.accepts(t.name)) continue;
       const std::string target_topic = core::target_topic_name(naming, f.source, t.name);

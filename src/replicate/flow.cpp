@@ -213,10 +213,11 @@ struct Flow::Impl {
   }
 
   void connect(std::chrono::milliseconds timeout) {
+    // Group sync lists group offsets through them (see make_admin_client).
     source_admin =
-        kafka::make_client(kafka::ClientKind::kProducer, base_props(source_cluster, "admin"));
+        kafka::make_admin_client(base_props(source_cluster, "admin"), flow_group_id(flow));
     target_admin =
-        kafka::make_client(kafka::ClientKind::kProducer, base_props(target_cluster, "admin"));
+        kafka::make_admin_client(base_props(target_cluster, "admin"), flow_group_id(flow));
     std::string source_id, target_id;
     std::thread t([&] {
       try {

@@ -22,9 +22,10 @@ using kmirror::testing::TestRecord;
 
 namespace {
 
+// It lists group offsets, so it carries a group (see make_admin_client).
 kmirror::kafka::KafkaPtr admin_client(const std::string& bootstrap) {
-  return kmirror::kafka::make_client(kmirror::kafka::ClientKind::kProducer,
-                                     {{"bootstrap.servers", bootstrap}, {"log_level", "0"}});
+  return kmirror::kafka::make_admin_client({{"bootstrap.servers", bootstrap}, {"log_level", "0"}},
+                                           "kmirror.test-admin");
 }
 
 bool caught_up(const std::string& b, const std::string& topic, size_t expected) {

@@ -32,8 +32,7 @@ nlohmann::json wait_for_summary(KmirrorProcess& demo, const fs::path& file,
 }
 
 std::map<int32_t, int64_t> group_offsets(const std::string& bootstrap, const std::string& group) {
-  auto rk = kmirror::kafka::make_client(kmirror::kafka::ClientKind::kProducer,
-                                        {{"bootstrap.servers", bootstrap}});
+  auto rk = kmirror::kafka::make_admin_client({{"bootstrap.servers", bootstrap}}, group);
   kmirror::kafka::Admin admin(rk.get(), 15s);
   std::map<int32_t, int64_t> out;
   for (const auto& [tp, off] : admin.list_group_offsets(group)) {

@@ -60,8 +60,7 @@ std::set<RecordIdentity> identities(const std::string& bootstrap, const std::str
 
 kmirror::kafka::GroupOffsets group_offsets(const std::string& bootstrap, const std::string& group,
                                            const std::string& topic) {
-  auto rk = kmirror::kafka::make_client(kmirror::kafka::ClientKind::kProducer,
-                                        {{"bootstrap.servers", bootstrap}});
+  auto rk = kmirror::kafka::make_admin_client({{"bootstrap.servers", bootstrap}}, group);
   kmirror::kafka::Admin admin(rk.get(), 15s);
   kmirror::kafka::GroupOffsets out;
   for (const auto& [tp, off] : admin.list_group_offsets(group)) {
@@ -70,11 +69,12 @@ kmirror::kafka::GroupOffsets group_offsets(const std::string& bootstrap, const s
   return out;
 }
 
-// The flow's state as `kmirror status --config` reads it from the target cluster.
+// The flow's state as `kmirror status --config` reads it from the target cluster. Only from the
+// clusters: a kmirror of another test or user serving 127.0.0.1:9644 must not answer instead.
 std::string stored_state(const std::filesystem::path& cfg_file) {
   std::string out;
-  int rc =
-      KmirrorProcess::run_to_end({"status", "--config", cfg_file.string(), "--json"}, out, 60s);
+  int rc = KmirrorProcess::run_to_end(
+      {"status", "--config", cfg_file.string(), "--from-clusters", "--json"}, out, 60s);
   if (rc != 0) return "exit " + std::to_string(rc) + ": " + out;
   auto j = nlohmann::json::parse(out.substr(out.find('{')), nullptr, false);
   if (j.is_discarded() || j["flows"].size() != 1) return "unreadable: " + out;
