@@ -188,6 +188,36 @@ Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t pa
   }
 }
 
+std::map<std::pair<std::string, int32_t>, Watermarks> query_watermarks(
+    rd_kafka_t* rk, const std::vector<std::pair<std::string, int32_t>>& partitions,
+    std::chrono::milliseconds timeout) {
+  std::map<std::pair<std::string, int32_t>, Watermarks> out;
+  if (partitions.empty()) return out;
+  // ListOffsets with the special timestamps BEGINNING and END: the low and high watermarks.
+  auto ask = [&](int64_t which) {
+    auto list = new_partition_list(static_cast<int>(partitions.size()));
+    for (const auto& [topic, partition] : partitions)
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = which;
+    rd_kafka_offsets_for_times(rk, list.get(), static_cast<int>(timeout.count()));
+    return list;
+  };
+  auto lows = ask(RD_KAFKA_OFFSET_BEGINNING);
+  auto highs = ask(RD_KAFKA_OFFSET_END);
+  std::map<std::pair<std::string, int32_t>, int64_t> low;
+  for (int i = 0; i < lows->cnt; ++i) {
+    const auto& e = lows->elems[i];
+    if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0)
+      low[{e.topic, e.partition}] = e.offset;
+  }
+  for (int i = 0; i < highs->cnt; ++i) {
+    const auto& e = highs->elems[i];
+    auto it = low.find({e.topic, e.partition});
+    if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0 || it == low.end()) continue;
+    out[it->first] = Watermarks{it->second, e.offset};
+  }
+  return out;
+}
+
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds interval) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -64,6 +64,13 @@ struct Watermarks {
 Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition,
                             std::chrono::milliseconds timeout);
 
+// The watermarks of many partitions in one request per broker (two: low, then high). A
+// partition missing from the result could not be asked now (e.g. no leader yet): ask it alone
+// with query_watermarks, which waits for it.
+std::map<std::pair<std::string, int32_t>, Watermarks> query_watermarks(
+    rd_kafka_t* rk, const std::vector<std::pair<std::string, int32_t>>& partitions,
+    std::chrono::milliseconds timeout);
+
 // Polls `condition` every `interval` until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds interval = std::chrono::milliseconds(100));

@@ -94,7 +94,8 @@ void OffsetMaps::restart(const std::string& topic, int32_t partition) {
 }
 
 std::optional<int64_t> OffsetMaps::catch_up(const std::string& topic, int32_t partition,
-                                            std::chrono::milliseconds timeout, int64_t floor) {
+                                            std::chrono::milliseconds timeout, int64_t floor,
+                                            std::optional<kafka::Watermarks> known) {
   Key key{topic, partition};
   int64_t from;
   {
@@ -108,7 +109,7 @@ std::optional<int64_t> OffsetMaps::catch_up(const std::string& topic, int32_t pa
     }
     from = last ? last->value + 1 : floor;
   }
-  auto w = kafka::query_watermarks(producer_.get(), topic, partition, timeout);
+  auto w = known ? *known : kafka::query_watermarks(producer_.get(), topic, partition, timeout);
   if (from < w.low) from = w.low;
   size_t found = 0;
   bool complete = kafka::read_range(

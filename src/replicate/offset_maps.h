@@ -38,8 +38,10 @@ class OffsetMaps {
   // Returns the highest source offset found on the target, if any: the true copy frontier.
   // Copies below target offset `floor` belong to an earlier incarnation of the source topic
   // (deleted and recreated): they are ignored, and a map holding only them is dropped.
+  // `known`: the partition's watermarks when the caller already asked (many at once).
   std::optional<int64_t> catch_up(const std::string& topic, int32_t partition,
-                                  std::chrono::milliseconds timeout, int64_t floor = 0);
+                                  std::chrono::milliseconds timeout, int64_t floor = 0,
+                                  std::optional<kafka::Watermarks> known = std::nullopt);
   // Drops a partition's map: its source topic was recreated, its old offsets mean nothing.
   void restart(const std::string& topic, int32_t partition);
 

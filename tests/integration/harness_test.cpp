@@ -135,6 +135,33 @@ TEST_F(HarnessTest, TenThousandRecordsRoundTripOnOneRegionOnly) {
   EXPECT_THROW(kmirror::testing::read_all(r[1].bootstrap(), topic), std::runtime_error);
 }
 
+// kmirror asks the ends of all newly assigned partitions in one request: the answers must be
+// those of asking one partition at a time, and a partition that does not exist is left out.
+TEST_F(HarnessTest, WatermarksOfManyPartitionsAtOnceMatchOneByOne) {
+  auto& r = regions(2);
+  std::string topic = unique_topic_name("marks");
+  kmirror::testing::create_topic(r[0].bootstrap(), topic, 6);
+  auto records = kmirror::testing::make_records(7, 5'000, 6);
+  kmirror::testing::produce(r[0].bootstrap(), topic, records);
+  auto client = kmirror::kafka::make_client(
+      kmirror::kafka::ClientKind::kConsumer,
+      {{"bootstrap.servers", r[0].bootstrap()}, {"group.id", "marks"}, {"log_level", "0"}});
+  std::vector<std::pair<std::string, int32_t>> asked;
+  for (int32_t p = 0; p < 6; ++p) asked.emplace_back(topic, p);
+  asked.emplace_back(topic + "-missing", 0);
+  auto all = kmirror::kafka::query_watermarks(client.get(), asked, 10s);
+  ASSERT_EQ(all.size(), 6u);
+  int64_t total = 0;
+  for (int32_t p = 0; p < 6; ++p) {
+    auto one = kmirror::kafka::query_watermarks(client.get(), topic, p, 10s);
+    const auto& w = all.at({topic, p});
+    EXPECT_EQ(w.low, one.low) << p;
+    EXPECT_EQ(w.high, one.high) << p;
+    total += w.high;
+  }
+  EXPECT_EQ(total, 5'000);
+}
+
 // Every edge of the record model survives produce() and read_all() exactly.
 TEST_F(HarnessTest, RecordShapesRoundTripExactly) {
   auto& r = regions(2);
