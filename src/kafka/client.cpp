@@ -194,11 +194,16 @@ std::map<std::pair<std::string, int32_t>, Watermarks> query_watermarks(
   std::map<std::pair<std::string, int32_t>, Watermarks> out;
   if (partitions.empty()) return out;
   // ListOffsets with the special timestamps BEGINNING and END: the low and high watermarks.
+  // One partition without a leader yet (just created) fails the whole request; retrying
+  // would wait for the slowest partition, so the caller asks those one by one instead.
   auto ask = [&](int64_t which) {
     auto list = new_partition_list(static_cast<int>(partitions.size()));
     for (const auto& [topic, partition] : partitions)
       rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = which;
-    rd_kafka_offsets_for_times(rk, list.get(), static_cast<int>(timeout.count()));
+    if (rd_kafka_offsets_for_times(rk, list.get(), static_cast<int>(timeout.count())) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return new_partition_list(0);  // no answers: every partition asked alone
+    }
     return list;
   };
   auto lows = ask(RD_KAFKA_OFFSET_BEGINNING);

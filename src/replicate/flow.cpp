@@ -1173,6 +1173,7 @@ struct Flow::Impl {
   // Sets each newly assigned partition's start offset from the position stored in the target
   // cluster, or from the flow's start policy when none is stored.
   void assign(rd_kafka_topic_partition_list_t* list) {
+    const auto began = Clock::now();
     std::map<std::string, sync::TopicPlan> plan_copy;
     std::set<std::string> initial;
     {
@@ -1289,6 +1290,11 @@ struct Flow::Impl {
           "flow {}: assigned {} from {}", flow.id, tp_name(tp.topic, tp.partition),
           resume >= 0 ? "stored position " + std::to_string(resume) : std::string("start policy"));
       parts[{tp.topic, tp.partition}] = std::move(st);
+    }
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began);
+    if (took > 1s) {
+      spdlog::info("flow {}: positions of {} assigned partition(s) worked out in {} ms", flow.id,
+                   list->cnt, took.count());
     }
   }
 
