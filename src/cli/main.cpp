@@ -7,7 +7,6 @@
 #include <iostream>
 #include <thread>
 
-#include "cli/allocator.h"
 #include "cli/commands.h"
 #include "cli/dr_commands.h"
 #include "cli/logging.h"
@@ -16,7 +15,6 @@
 #include "observe/status_cli.h"
 
 int main(int argc, char** argv) {
-  kmirror::cli::tune_allocator();
   CLI::App app{"kmirror: native replication for Apache Kafka between regions"};
   app.require_subcommand(1);
   std::string log_format = "text";
