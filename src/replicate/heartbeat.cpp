@@ -28,15 +28,16 @@ kafka::NewTopic heartbeat_topic() {
       {{"cleanup.policy", "delete"}, {"retention.ms", "3600000"}, {"segment.ms", "600000"}}};
 }
 
-// Creates the heartbeat topic on a cluster unless it exists; returns its partition count, or
-// an error message.
+// Creates the heartbeat topic on a cluster unless it exists (or `create` is false); returns
+// its partition count, or an error message.
 std::pair<int, std::string> ensure_topic(rd_kafka_t* rk, std::chrono::milliseconds timeout,
-                                         const std::string& cluster) {
+                                         const std::string& cluster, bool create = true) {
   const std::string topic(kHeartbeatTopic);
   try {
     auto md = kafka::fetch_metadata(rk, timeout, topic);
     if (!md.topics.empty() && !md.topics.front().partitions.empty())
       return {static_cast<int>(md.topics.front().partitions.size()), {}};
+    if (!create) return {0, {}};
     kafka::Admin admin(rk, timeout);
     auto res = admin.create_topics({heartbeat_topic()});
     if (!res.empty() && res[0].code != RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -91,6 +92,10 @@ Heartbeats::~Heartbeats() {
 
 void Heartbeats::start() {
   if (thread_.joinable()) return;
+  {
+    std::lock_guard lk(stop_mu_);
+    stopping_ = false;
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -160,19 +165,26 @@ void Heartbeats::delivery_cb(rd_kafka_t*, const rd_kafka_message_t* report, void
 }
 
 std::optional<sync::TopicPlan> Heartbeats::target_plan(rd_kafka_t* target_admin,
-                                                       std::chrono::milliseconds timeout) {
-  auto [partitions, error] = ensure_topic(target_admin, timeout, target_name_);
+                                                       std::chrono::milliseconds timeout,
+                                                       bool create) {
+  auto [partitions, error] = ensure_topic(target_admin, timeout, target_name_, create);
   if (!error.empty()) {
     std::lock_guard lk(mu_);
     if (error != target_error_) spdlog::warn("flow {}: {}", flow_id_, error);
     target_error_ = error;
     return std::nullopt;
   }
-  std::lock_guard lk(mu_);
-  target_error_.clear();
+  bool sent = false;
+  {
+    std::lock_guard lk(mu_);
+    target_error_.clear();
+    sent = status_.sent > 0;
+  }
   if (partitions == 0) return std::nullopt;  // just created
-  // Subscribing before the source holds the topic would only yield unknown-topic errors.
-  if (status_.sent == 0) return std::nullopt;
+  // Subscribing before the source holds the topic would only yield unknown-topic errors. The
+  // leader writes the heartbeats; other instances copy them if they hold the partition.
+  if (!sent && ensure_topic(producer_.get(), timeout, source_name_, false).first == 0)
+    return std::nullopt;
   sync::TopicPlan plan;
   plan.source_topic = plan.target_topic = std::string(kHeartbeatTopic);
   plan.source_partitions = plan.target_partitions = partitions;
