@@ -355,18 +355,22 @@ struct Flow::Impl {
                                                 source_cluster.name, target_cluster.name,
                                                 flow.heartbeat_interval);
     }
-    leadership = std::make_unique<ControlLeadership>(source_cluster.client_properties(), flow.id,
-                                                     source_cluster.name, [this](bool leader) {
-                                                       {
-                                                         std::lock_guard lk(status_mu);
-                                                         snapshot.control_leader = leader;
-                                                       }
-                                                       {
-                                                         std::lock_guard lk(plans_mu);
-                                                         leadership_changed = true;
-                                                       }
-                                                       plans_cv.notify_all();
-                                                     });
+    leadership = std::make_unique<ControlLeadership>(
+        source_cluster.client_properties(), flow.id, source_cluster.name,
+        [this](bool leader) { on_leadership(leader); });
+  }
+
+  // Runs on the election's thread: wakes the control thread, which starts or stops the work.
+  void on_leadership(bool leader) {
+    {
+      std::lock_guard lk(status_mu);
+      snapshot.control_leader = leader;
+    }
+    {
+      std::lock_guard lk(plans_mu);
+      leadership_changed = true;
+    }
+    plans_cv.notify_all();
   }
 
   bool is_leader() const { return leadership && leadership->is_leader(); }
