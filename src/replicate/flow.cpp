@@ -7,6 +7,7 @@
 #include <cstring>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "core/partition_progress.h"
 #include "core/position_metadata.h"
@@ -432,6 +433,7 @@ struct Flow::Impl {
     auto next_group_sync = Clock::now();
     std::optional<sync::TopicPlan> hb_plan;
     bool led = false;
+    bool first_pass = true;
     while (!control_stop) {
       leadership_changed = false;
       // Only the leader changes anything; every instance plans, to know what it may copy.
@@ -456,6 +458,10 @@ struct Flow::Impl {
             hb_plan = std::move(p);
         }
         auto result = topic_sync.run_once(lead);
+        if (std::exchange(first_pass, false) && !lead && lacks_targets(result) &&
+            await_leadership(kFirstLeadershipWait)) {
+          continue;  // plan again as the leader, which creates what the target lacks
+        }
         std::vector<std::string> errors;
         std::lock_guard lk(plans_mu);
         plans.clear();
@@ -494,6 +500,25 @@ struct Flow::Impl {
                         [&] { return control_stop.load() || leadership_changed.load(); });
     }
     if (heartbeats) heartbeats->stop();
+  }
+
+  // A lone instance is elected within moments (a join of the control group). When the target
+  // lacks topics at start, its first plans wait that long: publishing the plans without them
+  // would make the data consumer join its group, then rejoin once the leader created them
+  // (about a second more before the first record is copied).
+  static constexpr auto kFirstLeadershipWait = 2s;
+
+  static bool lacks_targets(const std::vector<sync::TopicPlan>& plans) {
+    return std::any_of(plans.begin(), plans.end(), [](const sync::TopicPlan& p) {
+      return p.error.empty() && p.target_partitions < p.source_partitions;
+    });
+  }
+
+  // True when this instance became leader within `timeout`.
+  bool await_leadership(std::chrono::milliseconds timeout) {
+    std::unique_lock lk(plans_mu);
+    plans_cv.wait_for(lk, timeout, [&] { return control_stop.load() || is_leader(); });
+    return is_leader() && !control_stop;
   }
 
   // The target name of a source topic whose target is ready, for the control plane's syncs.
