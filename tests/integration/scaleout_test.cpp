@@ -2,9 +2,9 @@
 // source consumer group (kmirror.<flow id>, cooperative-sticky) and split the partitions, and
 // exactly one of them, elected through the group kmirror.<flow id>.control, does the control
 // plane. The leader is killed with SIGKILL mid-copy and another instance joins later; the target
-// must hold every record, a survivor must take leadership over (within the control group's
-// session timeout), and leadership must have moved exactly once: the joining instance does not
-// take it.
+// must hold every record, a running instance must take leadership over (within the control
+// group's session timeout), and leadership must have moved exactly once: adding an instance
+// does not move it (the joining one may only take it while it is vacant).
 #include <gtest/gtest.h>
 
 #include <iostream>
@@ -145,7 +145,7 @@ TEST_F(ScaleOutTest, InstancesSharingAFlowCopyEveryRecordThroughAKillAndAJoin) {
   ASSERT_TRUE(settled) << "target did not reach " << kBatches * kBatch << " records; instance 1:\n"
                        << instances[0]->output();
   EXPECT_TRUE(one_leader) << final_leaders.size() << " instance(s) lead at the end";
-  // Elected once at the start, once after the kill: the joining instance took nothing over.
+  // Elected once at the start, once after the kill: joining took nothing from a leader.
   EXPECT_EQ(leadership_starts, 2) << "leadership must move exactly once";
   ASSERT_TRUE(takeover_s.has_value());
   std::cout << "[scaleout] leadership: " << leadership_starts << " start(s) in total; instance "
