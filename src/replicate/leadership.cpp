@@ -92,9 +92,22 @@ bool ControlLeadership::join() {
       if (!res.empty() && res[0].code != RD_KAFKA_RESP_ERR_NO_ERROR &&
           res[0].code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         error = "cannot create topic " + topic + " (" + res[0].error + ")";
-      } else if (!res.empty() && res[0].code == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        spdlog::info("created topic '{}' on cluster '{}' for control-plane leader election", topic,
-                     cluster_name_);
+      } else {
+        if (!res.empty() && res[0].code == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          spdlog::info("created topic '{}' on cluster '{}' for control-plane leader election",
+                       topic, cluster_name_);
+        }
+        // Subscribing before metadata shows the new topic only yields an unknown-topic error.
+        kafka::wait_until(
+            [&] {
+              try {
+                auto md = kafka::fetch_metadata(consumer_.get(), 2s, topic);
+                return !md.topics.empty() && !md.topics.front().partitions.empty();
+              } catch (const std::exception&) {
+                return false;
+              }
+            },
+            10s, 100ms);
       }
     }
     if (error.empty()) {
