@@ -52,6 +52,22 @@ std::pair<int, std::string> ensure_topic(rd_kafka_t* rk, std::chrono::millisecon
   }
 }
 
+// The heartbeat topic's partition count on a cluster, creating it when missing and `create`
+// is set; a topic just created is waited for briefly, so the flow subscribes to it in the same
+// pass as the user topics (one rebalance, not a second one a pass later).
+std::pair<int, std::string> ready_topic(rd_kafka_t* rk, std::chrono::milliseconds timeout,
+                                        const std::string& cluster, bool create) {
+  auto result = ensure_topic(rk, timeout, cluster, create);
+  if (result.first > 0 || !result.second.empty() || !create) return result;
+  kafka::wait_until(
+      [&] {
+        result = ensure_topic(rk, timeout, cluster, false);
+        return result.first > 0 || !result.second.empty();
+      },
+      5s, 100ms);
+  return result;
+}
+
 }  // namespace
 
 std::string heartbeat_value(std::string_view flow_id, std::string_view source,
@@ -167,7 +183,7 @@ void Heartbeats::delivery_cb(rd_kafka_t*, const rd_kafka_message_t* report, void
 std::optional<sync::TopicPlan> Heartbeats::target_plan(rd_kafka_t* target_admin,
                                                        std::chrono::milliseconds timeout,
                                                        bool create) {
-  auto [partitions, error] = ensure_topic(target_admin, timeout, target_name_, create);
+  auto [partitions, error] = ready_topic(target_admin, timeout, target_name_, create);
   if (!error.empty()) {
     std::lock_guard lk(mu_);
     if (error != target_error_) spdlog::warn("flow {}: {}", flow_id_, error);
@@ -180,10 +196,10 @@ std::optional<sync::TopicPlan> Heartbeats::target_plan(rd_kafka_t* target_admin,
     target_error_.clear();
     sent = status_.sent > 0;
   }
-  if (partitions == 0) return std::nullopt;  // just created
+  if (partitions == 0) return std::nullopt;  // not (yet) on the target
   // Subscribing before the source holds the topic would only yield unknown-topic errors. The
   // leader writes the heartbeats; other instances copy them if they hold the partition.
-  if (!sent && ensure_topic(producer_.get(), timeout, source_name_, false).first == 0)
+  if (!sent && ready_topic(producer_.get(), timeout, source_name_, create).first == 0)
     return std::nullopt;
   sync::TopicPlan plan;
   plan.source_topic = plan.target_topic = std::string(kHeartbeatTopic);
