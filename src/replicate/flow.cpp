@@ -987,12 +987,16 @@ struct Flow::Impl {
                            "'): " + rd_kafka_err2str(report->err) + fix);
   }
 
-  static void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
+  static void commit_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
                         void* opaque) {
+    // A failed commit was once reported with a null opaque during a target outage (a crash
+    // here): fall back to the handle's own opaque, and skip the count if that is null too.
+    auto* self = static_cast<Impl*>(opaque != nullptr ? opaque : rd_kafka_opaque(rk));
+    if (self == nullptr) return;
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-      ++static_cast<Impl*>(opaque)->errors["position_store"];
-      spdlog::warn("flow {}: storing positions on the target failed (retried): {}",
-                   static_cast<Impl*>(opaque)->flow.id, rd_kafka_err2str(err));
+      ++self->errors["position_store"];
+      spdlog::warn("flow {}: storing positions on the target failed (retried): {}", self->flow.id,
+                   rd_kafka_err2str(err));
     }
   }
 
