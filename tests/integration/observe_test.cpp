@@ -235,6 +235,7 @@ TEST_F(ObserveTest, MetricsAndStatusFollowReplicationThroughATargetOutage) {
   EXPECT_GE(f["latency_ms"]["p99"].get<int64_t>(), f["latency_ms"]["p50"].get<int64_t>());
   EXPECT_TRUE(f["source"]["reachable"].get<bool>());
   EXPECT_FALSE(f["target"]["cluster_id"].get<std::string>().empty());
+  EXPECT_TRUE(f["control_leader"].get<bool>()) << "a single instance leads its flow";
 
   EXPECT_EQ(http.get("/readyz").first, 200);
   EXPECT_EQ(http.get("/healthz").first, 200);
