@@ -98,6 +98,10 @@ std::vector<MetricFamily> FlowCollector::families(const std::vector<replicate::F
       family("cluster_reachable", "1 when the flow's last control-plane pass reached the cluster",
              MetricType::Gauge);
   auto topics = family("topics_replicated", "Topics the flow replicates", MetricType::Gauge);
+  auto leader = family("control_leader",
+                       "1 while this instance is the flow's control-plane leader (topic, ACL and "
+                       "group offset sync, heartbeats); exactly one instance of a flow has 1",
+                       MetricType::Gauge);
   auto topic_sync = family("last_topic_sync_timestamp_ms",
                            "Epoch milliseconds of the last successful topic synchronisation (0: "
                            "none yet)",
@@ -193,6 +197,7 @@ std::vector<MetricFamily> FlowCollector::families(const std::vector<replicate::F
     add(reachable, {{"flow", f.id}, {"cluster", f.target}, {"role", "target"}},
         f.target_reachable ? 1 : 0);
     add(topics, flow, f.topics);
+    add(leader, flow, f.control_leader ? 1 : 0);
     add(topic_sync, flow, static_cast<double>(f.last_topic_sync_ms));
     add(position_store, flow, static_cast<double>(f.last_position_store_ms));
     add(groups, flow, f.groups_synced);
@@ -202,12 +207,12 @@ std::vector<MetricFamily> FlowCollector::families(const std::vector<replicate::F
   }
 
   std::vector<MetricFamily> out;
-  for (auto* fam :
-       {&latency,       &lag,           &flow_lag,       &age,        &position,       &source_end,
-        &records,       &bytes,         &filtered,       &stopped,    &errors,         &inflight,
-        &backpressure,  &reachable,     &topics,         &topic_sync, &position_store, &groups,
-        &group_sync,    &state,         &hb_latency,     &hb_last,    &hb_time,        &hb_sent,
-        &hb_replicated, &throttle_last, &throttle_total, &throttled}) {
+  for (auto* fam : {&latency,       &lag,           &flow_lag,       &age,       &position,
+                    &source_end,    &records,       &bytes,          &filtered,  &stopped,
+                    &errors,        &inflight,      &backpressure,   &reachable, &topics,
+                    &leader,        &topic_sync,    &position_store, &groups,    &group_sync,
+                    &state,         &hb_latency,    &hb_last,        &hb_time,   &hb_sent,
+                    &hb_replicated, &throttle_last, &throttle_total, &throttled}) {
     out.push_back(std::move(*fam));
   }
   return out;

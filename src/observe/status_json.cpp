@@ -73,6 +73,7 @@ json flow_json(const replicate::FlowStatus& f) {
   }
   return {{"id", f.id},
           {"state", f.state},
+          {"control_leader", f.control_leader},
           {"source",
            {{"name", f.source},
             {"cluster_id", f.source_cluster_id},

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "core/parallel.h"
 #include "core/partition_progress.h"
@@ -15,6 +16,7 @@
 #include "core/topic_filter.h"
 #include "kafka/client.h"
 #include "kafka/reader.h"
+#include "replicate/leadership.h"
 #include "replicate/offset_maps.h"
 #include "replicate/transaction.h"
 #include "sync/acl_sync.h"
@@ -106,6 +108,14 @@ struct Flow::Impl {
   std::unique_ptr<OffsetMaps> offset_maps;
   std::unique_ptr<sync::FlowStateStore> state_store;
   std::unique_ptr<Heartbeats> heartbeats;  // null when the flow's heartbeats are off
+  // Which instance of the flow does the control-plane work (the others only copy records).
+  std::unique_ptr<ControlLeadership> leadership;
+  std::atomic<bool> leadership_changed{false};  // wakes the control thread
+  // The leader's offset maps of partitions other instances copy (control thread only): rebuilt
+  // from the persisted maps and the copies' provenance headers on the target.
+  std::unique_ptr<OffsetMaps> peer_maps;
+  std::mutex owned_mu;
+  std::set<OffsetMaps::Key> owned;  // target partitions this instance copies (its own maps)
   ThrottleTracker throttle;
   std::string disabled_reason;         // set: the flow is failed over and must not run
   std::atomic<bool> self_stop{false};  // a failover declared while running stops the flow
@@ -350,7 +360,25 @@ struct Flow::Impl {
                                                 source_cluster.name, target_cluster.name,
                                                 flow.heartbeat_interval);
     }
+    leadership = std::make_unique<ControlLeadership>(
+        source_cluster.client_properties(), flow.id, source_cluster.name,
+        [this](bool leader) { on_leadership(leader); });
   }
+
+  // Runs on the election's thread: wakes the control thread, which starts or stops the work.
+  void on_leadership(bool leader) {
+    {
+      std::lock_guard lk(status_mu);
+      snapshot.control_leader = leader;
+    }
+    {
+      std::lock_guard lk(plans_mu);
+      leadership_changed = true;
+    }
+    plans_cv.notify_all();
+  }
+
+  bool is_leader() const { return leadership && leadership->is_leader(); }
 
   static void throttle_cb(rd_kafka_t* rk, const char* broker, int32_t broker_id, int ms,
                           void* opaque) {
@@ -408,8 +436,19 @@ struct Flow::Impl {
     auto group_synced = sync::group_selector(flow.groups_include, flow.groups_exclude);
     auto next_group_sync = Clock::now();
     std::optional<sync::TopicPlan> hb_plan;
+    bool led = false;
+    bool first_pass = true;
     while (!control_stop) {
-      if (Clock::now() >= next_group_sync && initial_known) {
+      leadership_changed = false;
+      // Only the leader changes anything; every instance plans, to know what it may copy.
+      const bool lead = is_leader();
+      if (lead != led) {
+        led = lead;
+        if (heartbeats && lead) heartbeats->start();
+        if (heartbeats && !lead) heartbeats->stop();
+        next_group_sync = Clock::now();  // a new leader syncs at once
+      }
+      if (lead && Clock::now() >= next_group_sync && initial_known) {
         sync_groups(group_sync);
         if (flow.acls.enabled) sync_acls(acl_sync, group_synced);
         record_source_ends();
@@ -419,9 +458,14 @@ struct Flow::Impl {
       try {
         // A failed check keeps the last plan: the heartbeat topic stays subscribed.
         if (heartbeats) {
-          if (auto p = heartbeats->target_plan(target_admin.get(), 10s)) hb_plan = std::move(p);
+          if (auto p = heartbeats->target_plan(target_admin.get(), 10s, lead))
+            hb_plan = std::move(p);
         }
-        auto result = topic_sync.run_once();
+        auto result = topic_sync.run_once(lead);
+        if (std::exchange(first_pass, false) && !lead && lacks_targets(result) &&
+            await_leadership(kFirstLeadershipWait)) {
+          continue;  // plan again as the leader, which creates what the target lacks
+        }
         std::vector<std::string> errors;
         std::lock_guard lk(plans_mu);
         plans.clear();
@@ -456,8 +500,29 @@ struct Flow::Impl {
         snapshot.target_reachable = target_ok;
       }
       std::unique_lock lk(plans_mu);
-      plans_cv.wait_for(lk, interval, [&] { return control_stop.load(); });
+      plans_cv.wait_for(lk, interval,
+                        [&] { return control_stop.load() || leadership_changed.load(); });
     }
+    if (heartbeats) heartbeats->stop();
+  }
+
+  // A lone instance is elected within moments (a join of the control group). When the target
+  // lacks topics at start, its first plans wait that long: publishing the plans without them
+  // would make the data consumer join its group, then rejoin once the leader created them
+  // (about a second more before the first record is copied).
+  static constexpr auto kFirstLeadershipWait = 2s;
+
+  static bool lacks_targets(const std::vector<sync::TopicPlan>& plans) {
+    return std::any_of(plans.begin(), plans.end(), [](const sync::TopicPlan& p) {
+      return p.error.empty() && p.target_partitions < p.source_partitions;
+    });
+  }
+
+  // True when this instance became leader within `timeout`.
+  bool await_leadership(std::chrono::milliseconds timeout) {
+    std::unique_lock lk(plans_mu);
+    plans_cv.wait_for(lk, timeout, [&] { return control_stop.load() || is_leader(); });
+    return is_leader() && !control_stop;
   }
 
   // The target name of a source topic whose target is ready, for the control plane's syncs.
@@ -501,13 +566,32 @@ struct Flow::Impl {
     }
   }
 
-  // The source end offsets last seen, so an unplanned failover can report its RPO window.
+  // The source end offsets last seen, so an unplanned failover can report its RPO window. The
+  // leader records them for every partition of the flow, copied by whichever instance.
   void record_source_ends() {
     sync::PartitionOffsets ends;
     {
       std::lock_guard lk(status_mu);
       for (const auto& p : snapshot.partitions) {
         if (p.source_end >= 0) ends[p.topic][p.partition] = p.source_end;
+      }
+    }
+    std::vector<std::pair<std::string, int>> topics;
+    {
+      std::lock_guard lk(plans_mu);
+      for (const auto& [name, plan] : plans) {
+        if (plan.ready() && !Heartbeats::is_topic(name))
+          topics.emplace_back(name, plan.source_partitions);
+      }
+    }
+    for (const auto& [topic, count] : topics) {
+      for (int32_t p = 0; p < count; ++p) {
+        if (ends.count(topic) && ends[topic].count(p)) continue;  // known from the data plane
+        try {
+          ends[topic][p] = kafka::query_watermarks(source_admin.get(), topic, p, 5s).high;
+        } catch (const std::exception&) {
+          // Unknown this pass: the next one records it.
+        }
       }
     }
     if (ends.empty()) return;
@@ -518,13 +602,33 @@ struct Flow::Impl {
     }
   }
 
+  // The offset translation of a partition another instance copies: the leader catches its map up
+  // from the target (once per group sync pass) and translates with it.
+  core::Translation peer_lookup(const std::string& topic, int32_t p, int64_t offset,
+                                std::set<OffsetMaps::Key>& caught_up) {
+    if (!peer_maps) {
+      peer_maps = std::make_unique<OffsetMaps>(base_props(target_cluster, "peer-maps"), flow.id,
+                                               source_hash, target_hash);
+      peer_maps->load(30s);
+    }
+    if (caught_up.insert({topic, p}).second) peer_maps->catch_up(topic, p, 30s);
+    return peer_maps->lookup(topic, p, offset);
+  }
+
   // Translates every matching source group's offsets to the target (exact, via the maps).
   void sync_groups(sync::GroupSync& group_sync) {
     try {
+      std::set<OffsetMaps::Key> caught_up;
       auto report =
           group_sync.run_once([&](const std::string& topic) { return target_topic_of(topic); },
                               [&](const std::string& topic, int32_t p, int64_t offset) {
-                                return offset_maps->lookup(topic, p, offset);
+                                bool own = false;
+                                {
+                                  std::lock_guard lk(owned_mu);
+                                  own = owned.count({topic, p}) > 0;
+                                }
+                                return own ? offset_maps->lookup(topic, p, offset)
+                                           : peer_lookup(topic, p, offset, caught_up);
                               });
       for (const auto& f : report.failures)
         spdlog::warn("flow {}: group offset sync: {}", flow.id, f);
@@ -887,12 +991,16 @@ struct Flow::Impl {
                            "'): " + rd_kafka_err2str(report->err) + fix);
   }
 
-  static void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
+  static void commit_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
                         void* opaque) {
+    // A failed commit was once reported with a null opaque during a target outage (a crash
+    // here): fall back to the handle's own opaque, and skip the count if that is null too.
+    auto* self = static_cast<Impl*>(opaque != nullptr ? opaque : rd_kafka_opaque(rk));
+    if (self == nullptr) return;
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-      ++static_cast<Impl*>(opaque)->errors["position_store"];
-      spdlog::warn("flow {}: storing positions on the target failed (retried): {}",
-                   static_cast<Impl*>(opaque)->flow.id, rd_kafka_err2str(err));
+      ++self->errors["position_store"];
+      spdlog::warn("flow {}: storing positions on the target failed (retried): {}", self->flow.id,
+                   rd_kafka_err2str(err));
     }
   }
 
@@ -1159,6 +1267,10 @@ struct Flow::Impl {
         auto* s = state_of(list->elems[i].topic, list->elems[i].partition);
         if (s != nullptr && deleted_topics.count(s->source_topic))
           restart_incarnation(s->target_topic, s->partition);
+        if (s != nullptr) {
+          std::lock_guard lk(owned_mu);
+          owned.erase({s->target_topic, s->partition});
+        }
         parts.erase({list->elems[i].topic, list->elems[i].partition});
       }
       if (cooperative) {
@@ -1289,6 +1401,10 @@ struct Flow::Impl {
       spdlog::info(
           "flow {}: assigned {} from {}", flow.id, tp_name(tp.topic, tp.partition),
           resume >= 0 ? "stored position " + std::to_string(resume) : std::string("start policy"));
+      {
+        std::lock_guard lk(owned_mu);
+        owned.insert({st->target_topic, tp.partition});
+      }
       parts[{tp.topic, tp.partition}] = std::move(st);
     }
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began);
@@ -1434,6 +1550,7 @@ struct Flow::Impl {
     st.source_cluster_id = snapshot.source_cluster_id;
     st.target_cluster_id = snapshot.target_cluster_id;
     st.topic_errors = snapshot.topic_errors;
+    st.control_leader = snapshot.control_leader;
     st.source_reachable = snapshot.source_reachable;
     st.target_reachable = snapshot.target_reachable;
     st.last_topic_sync_ms = snapshot.last_topic_sync_ms;
@@ -1454,8 +1571,8 @@ struct Flow::Impl {
       publish_status("failed-over");
       return;
     }
+    if (leadership) leadership->start();
     control = std::thread([this] { control_loop(); });
-    if (heartbeats) heartbeats->start();
     auto next_commit =
         Clock::now() + (exactly_once ? flow.transaction_interval : flow.commit_interval);
     auto next_map_persist = Clock::now() + flow.sync_interval;
@@ -1525,7 +1642,8 @@ struct Flow::Impl {
 
   void shutdown(bool clean) {
     publish_status("stopping");
-    if (heartbeats) heartbeats->stop();
+    // Leaving the election first lets another instance take the control plane over at once.
+    if (leadership) leadership->stop();
     spdlog::info("flow {}: stopping: flushing {} in-flight record(s)", flow.id, inflight_records);
     std::vector<PartitionState*> all;
     for (auto& [k, s] : parts) all.push_back(s.get());
@@ -1552,6 +1670,7 @@ struct Flow::Impl {
   }
 
   ~Impl() {
+    if (leadership) leadership->stop();
     control_stop = true;
     plans_cv.notify_all();
     if (control.joinable()) control.join();

@@ -46,6 +46,7 @@ struct FlowStatus {
   int64_t inflight_bytes = 0;
   int64_t lag = 0;
   bool backpressure = false;
+  bool control_leader = false;    // this instance does the flow's control-plane work
   bool source_reachable = false;  // the last control-plane pass reached the cluster
   bool target_reachable = false;
   int64_t last_topic_sync_ms = 0;      // epoch ms of the last successful topic sync

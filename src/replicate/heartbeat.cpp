@@ -28,15 +28,16 @@ kafka::NewTopic heartbeat_topic() {
       {{"cleanup.policy", "delete"}, {"retention.ms", "3600000"}, {"segment.ms", "600000"}}};
 }
 
-// Creates the heartbeat topic on a cluster unless it exists; returns its partition count, or
-// an error message.
+// Creates the heartbeat topic on a cluster unless it exists (or `create` is false); returns
+// its partition count, or an error message.
 std::pair<int, std::string> ensure_topic(rd_kafka_t* rk, std::chrono::milliseconds timeout,
-                                         const std::string& cluster) {
+                                         const std::string& cluster, bool create = true) {
   const std::string topic(kHeartbeatTopic);
   try {
     auto md = kafka::fetch_metadata(rk, timeout, topic);
     if (!md.topics.empty() && !md.topics.front().partitions.empty())
       return {static_cast<int>(md.topics.front().partitions.size()), {}};
+    if (!create) return {0, {}};
     kafka::Admin admin(rk, timeout);
     auto res = admin.create_topics({heartbeat_topic()});
     if (!res.empty() && res[0].code != RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -49,6 +50,22 @@ std::pair<int, std::string> ensure_topic(rd_kafka_t* rk, std::chrono::millisecon
   } catch (const std::exception& e) {
     return {0, "cannot read topic " + topic + " on cluster '" + cluster + "': " + e.what()};
   }
+}
+
+// The heartbeat topic's partition count on a cluster, creating it when missing and `create`
+// is set; a topic just created is waited for briefly, so the flow subscribes to it in the same
+// pass as the user topics (one rebalance, not a second one a pass later).
+std::pair<int, std::string> ready_topic(rd_kafka_t* rk, std::chrono::milliseconds timeout,
+                                        const std::string& cluster, bool create) {
+  auto result = ensure_topic(rk, timeout, cluster, create);
+  if (result.first > 0 || !result.second.empty() || !create) return result;
+  kafka::wait_until(
+      [&] {
+        result = ensure_topic(rk, timeout, cluster, false);
+        return result.first > 0 || !result.second.empty();
+      },
+      5s, 100ms);
+  return result;
 }
 
 }  // namespace
@@ -91,6 +108,10 @@ Heartbeats::~Heartbeats() {
 
 void Heartbeats::start() {
   if (thread_.joinable()) return;
+  {
+    std::lock_guard lk(stop_mu_);
+    stopping_ = false;
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -160,19 +181,26 @@ void Heartbeats::delivery_cb(rd_kafka_t*, const rd_kafka_message_t* report, void
 }
 
 std::optional<sync::TopicPlan> Heartbeats::target_plan(rd_kafka_t* target_admin,
-                                                       std::chrono::milliseconds timeout) {
-  auto [partitions, error] = ensure_topic(target_admin, timeout, target_name_);
+                                                       std::chrono::milliseconds timeout,
+                                                       bool create) {
+  auto [partitions, error] = ready_topic(target_admin, timeout, target_name_, create);
   if (!error.empty()) {
     std::lock_guard lk(mu_);
     if (error != target_error_) spdlog::warn("flow {}: {}", flow_id_, error);
     target_error_ = error;
     return std::nullopt;
   }
-  std::lock_guard lk(mu_);
-  target_error_.clear();
-  if (partitions == 0) return std::nullopt;  // just created
-  // Subscribing before the source holds the topic would only yield unknown-topic errors.
-  if (status_.sent == 0) return std::nullopt;
+  bool sent = false;
+  {
+    std::lock_guard lk(mu_);
+    target_error_.clear();
+    sent = status_.sent > 0;
+  }
+  if (partitions == 0) return std::nullopt;  // not (yet) on the target
+  // Subscribing before the source holds the topic would only yield unknown-topic errors. The
+  // leader writes the heartbeats; other instances copy them if they hold the partition.
+  if (!sent && ready_topic(producer_.get(), timeout, source_name_, create).first == 0)
+    return std::nullopt;
   sync::TopicPlan plan;
   plan.source_topic = plan.target_topic = std::string(kHeartbeatTopic);
   plan.source_partitions = plan.target_partitions = partitions;

@@ -62,13 +62,15 @@ class Heartbeats {
   Heartbeats& operator=(const Heartbeats&) = delete;
 
   // Starts / stops the thread writing heartbeats to the source (creating the topic if missing).
+  // Only the flow's control-plane leader writes them; stop() then start() resumes.
   void start();
   void stop();
 
-  // The control plane's plan for the heartbeat topic: creates it on the target when missing.
-  // nullopt (and the reason in status) when the target cannot be read or written.
+  // The control plane's plan for the heartbeat topic: creates it on the target when missing
+  // (unless `create` is false: not the leader). nullopt (and the reason in status) when the
+  // target cannot be read or written, or the topic is not on both clusters yet.
   std::optional<sync::TopicPlan> target_plan(rd_kafka_t* target_admin,
-                                             std::chrono::milliseconds timeout);
+                                             std::chrono::milliseconds timeout, bool create = true);
 
   static bool is_topic(std::string_view topic) { return topic == kHeartbeatTopic; }
   // Data plane: the target acknowledged one of this flow's heartbeats (the consumed source

@@ -97,7 +97,7 @@ std::optional<std::map<std::string, std::string>> TopicSync::follow_source(
   return desired;
 }
 
-std::vector<TopicPlan> TopicSync::run_once() {
+std::vector<TopicPlan> TopicSync::run_once(bool apply) {
   auto source_md = kafka::fetch_metadata(source_, options_.timeout);
   auto target_md = kafka::fetch_metadata(target_, options_.timeout);
   std::map<std::string, int> target_partitions;
@@ -121,7 +121,7 @@ std::vector<TopicPlan> TopicSync::run_once() {
   }
 
   // Create missing target topics with the source's partition count and topic configs.
-  if (!to_create.empty()) {
+  if (!to_create.empty() && apply) {
     auto configs = source_admin_.describe_topic_configs(to_create);
     std::vector<kafka::NewTopic> requests;
     for (auto& plan : plans) {
@@ -197,7 +197,7 @@ std::vector<TopicPlan> TopicSync::run_once() {
       to_extend[plan.target_topic] = plan.source_partitions;
     }
   }
-  if (!to_extend.empty()) {
+  if (!to_extend.empty() && apply) {
     for (const auto& r : target_admin_.create_partitions(to_extend)) {
       if (r.code == RD_KAFKA_RESP_ERR_NO_ERROR) {
         spdlog::info("extended topic '{}' on cluster '{}' to {} partitions", r.topic,
@@ -227,7 +227,8 @@ std::vector<TopicPlan> TopicSync::run_once() {
       if (it == target_configs.end()) continue;
       auto desired = follow_source(plan.source_topic,
                                    copied_configs(source_configs[plan.source_topic]), it->second);
-      if (desired) to_alter[plan.target_topic] = std::move(*desired);
+      // Computed by non-leaders too: they then know what the source had when they take over.
+      if (desired && apply) to_alter[plan.target_topic] = std::move(*desired);
       // The target's record size limit, so oversize records fail clearly before produce.
       if (auto mmb = it->second.find("max.message.bytes"); mmb != it->second.end()) {
         plan.target_max_message_bytes = std::stoll(mmb->second.value);

@@ -47,8 +47,10 @@ class TopicSync {
             TopicSyncOptions options);
 
   // One pass: lists source topics, creates missing target topics, extends partition counts,
-  // and returns a plan per replicated source topic (sorted by source name).
-  std::vector<TopicPlan> run_once();
+  // and returns a plan per replicated source topic (sorted by source name). With `apply` false
+  // (an instance that is not the control-plane leader) nothing on the target changes: a topic
+  // the target lacks is planned with no partitions, so its records wait for the leader.
+  std::vector<TopicPlan> run_once(bool apply = true);
 
  private:
   std::map<std::string, std::string> copied_configs(const kafka::TopicConfig& source) const;

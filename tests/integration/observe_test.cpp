@@ -47,6 +47,7 @@ const char* const kMetricNames[] = {"kmirror_replication_latency_ms_bucket",
                                     "kmirror_backpressure",
                                     "kmirror_cluster_reachable",
                                     "kmirror_topics_replicated",
+                                    "kmirror_control_leader",
                                     "kmirror_last_topic_sync_timestamp_ms",
                                     "kmirror_last_position_store_timestamp_ms",
                                     "kmirror_partition_stopped",
@@ -202,6 +203,7 @@ TEST_F(ObserveTest, MetricsAndStatusFollowReplicationThroughATargetOutage) {
   EXPECT_EQ(metric(text, "kmirror_partition_stopped", flow_topic), 0);
   EXPECT_EQ(metric(text, "kmirror_backpressure", flow), 0);
   EXPECT_EQ(metric(text, "kmirror_topics_replicated", flow), 1);
+  EXPECT_EQ(metric(text, "kmirror_control_leader", flow), 1) << "a single instance leads";
   EXPECT_EQ(metric(text, "kmirror_cluster_reachable", {{"flow", id}, {"role", "target"}}), 1);
   EXPECT_EQ(metric(text, "kmirror_cluster_reachable", {{"flow", id}, {"role", "source"}}), 1);
   EXPECT_EQ(metric(text, "kmirror_flow_state", {{"flow", id}, {"state", "replicating"}}), 1);
@@ -233,6 +235,7 @@ TEST_F(ObserveTest, MetricsAndStatusFollowReplicationThroughATargetOutage) {
   EXPECT_GE(f["latency_ms"]["p99"].get<int64_t>(), f["latency_ms"]["p50"].get<int64_t>());
   EXPECT_TRUE(f["source"]["reachable"].get<bool>());
   EXPECT_FALSE(f["target"]["cluster_id"].get<std::string>().empty());
+  EXPECT_TRUE(f["control_leader"].get<bool>()) << "a single instance leads its flow";
 
   EXPECT_EQ(http.get("/readyz").first, 200);
   EXPECT_EQ(http.get("/healthz").first, 200);
