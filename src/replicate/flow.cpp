@@ -139,6 +139,8 @@ struct Flow::Impl {
   int64_t inflight_bytes = 0;
   int64_t inflight_records = 0;
   uint64_t total_replicated = 0, total_filtered = 0, total_bytes = 0;  // this run, all partitions
+  uint64_t redelivered = 0;  // records the consumer handed over twice (dropped the second time)
+  uint64_t redelivered_logged = 0;
   core::LatencyHistogram latency;
   std::map<std::string, uint64_t> errors;  // data plane errors by kind
   int64_t last_position_store_ms = 0;
@@ -353,6 +355,7 @@ struct Flow::Impl {
     posprops["enable.auto.commit"] = "false";
     auto posconf = kafka::make_conf(posprops);
     rd_kafka_conf_set_offset_commit_cb(posconf.get(), &Impl::commit_cb);
+    rd_kafka_conf_set_opaque(posconf.get(), this);
     positions = kafka::make_client(kafka::ClientKind::kConsumer, std::move(posconf));
 
     if (flow.heartbeats) {
@@ -812,6 +815,14 @@ struct Flow::Impl {
       if (s->next_expected < 0) s->next_expected = m->offset;
       return;
     }
+    if (m->offset < s->next_expected) {
+      // Taken already. librdkafka before 2.4 can restart a partition it keeps through a
+      // cooperative rebalance (here: the subscription grew) from an earlier offset
+      // (librdkafka issue 4686); copying it again would be a duplicate with no failure.
+      // Every deliberate rewind sets next_expected to where it seeks first.
+      ++redelivered;
+      return;
+    }
     s->next_expected = m->offset + 1;
     if (s->rewind_to < 0) s->rewind_to = m->offset;
     if (int64_t ts = rd_kafka_message_timestamp(m.get(), nullptr); ts > 0)
@@ -991,12 +1002,9 @@ struct Flow::Impl {
                            "'): " + rd_kafka_err2str(report->err) + fix);
   }
 
-  static void commit_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
+  static void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
                         void* opaque) {
-    // A failed commit was once reported with a null opaque during a target outage (a crash
-    // here): fall back to the handle's own opaque, and skip the count if that is null too.
-    auto* self = static_cast<Impl*>(opaque != nullptr ? opaque : rd_kafka_opaque(rk));
-    if (self == nullptr) return;
+    auto* self = static_cast<Impl*>(opaque);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
       ++self->errors["position_store"];
       spdlog::warn("flow {}: storing positions on the target failed (retried): {}", self->flow.id,
@@ -1631,6 +1639,13 @@ struct Flow::Impl {
                        inflight_bytes / 1024, backpressure ? ", backpressure" : "");
           last_logged = st.replicated;
           next_log = now + 10s;
+          if (redelivered != redelivered_logged) {
+            spdlog::info(
+                "flow {}: the source consumer handed over {} record(s) a second time; "
+                "they were not copied again",
+                flow.id, redelivered - redelivered_logged);
+            redelivered_logged = redelivered;
+          }
         }
       }
     } catch (...) {
