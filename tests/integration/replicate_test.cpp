@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -83,6 +84,49 @@ TEST_F(ReplicateTest, TopicCreatedMidRunIsCopiedFromItsFirstRecord) {
   auto target = kmirror::testing::read_all(b(), topic);
   EXPECT_EQ(expect_complete(source, target), 0u);
   EXPECT_EQ(km.terminate(), 0);
+}
+
+// Each new topic changes the source consumer's subscription, a cooperative rebalance that
+// keeps the partitions being copied. librdkafka before 2.4 may restart such a partition from
+// an earlier offset (its issue 4686): kmirror must not copy those records a second time.
+TEST_F(ReplicateTest, NewTopicsDuringACopyCopyNothingTwice) {
+  const std::string prefix = kmirror::testing::unique_topic_name("growing");
+  const std::string main_topic = prefix + "-main";
+  kmirror::testing::create_topic(a(), main_topic, 6);
+  auto recs = kmirror::testing::make_records(61, 300000, 6);
+  kmirror::testing::produce(a(), main_topic, recs);
+  KmirrorProcess km(kmirror::testing::two_cluster_config(a(), b(), "growing", prefix + "-.*"));
+  ASSERT_TRUE(wait_for_records(b(), main_topic, 1, 60s, 20ms)) << km.output();
+  std::vector<std::string> added;
+  for (int i = 0; i < 8; ++i) {
+    added.push_back(prefix + "-new-" + std::to_string(i));
+    kmirror::testing::create_topic(a(), added.back(), 2);
+    auto few = kmirror::testing::make_records(70 + static_cast<uint32_t>(i), 200, 2);
+    kmirror::testing::produce(a(), added.back(), few);
+    // Main records keep arriving too, so every rebalance meets partitions mid-copy.
+    auto more = kmirror::testing::make_records(80 + static_cast<uint32_t>(i), 20000, 6);
+    kmirror::testing::produce(a(), main_topic, more);
+  }
+  int64_t main_total = end_offsets_sum(a(), main_topic);
+  ASSERT_TRUE(wait_for_settled(b(), main_topic, main_total, 180s)) << km.output();
+  size_t duplicates = expect_complete(kmirror::testing::read_all(a(), main_topic),
+                                      kmirror::testing::read_all(b(), main_topic));
+  for (const auto& t : added) {
+    ASSERT_TRUE(wait_for_settled(b(), t, 200, 60s)) << t << "\n" << km.output();
+    duplicates +=
+        expect_complete(kmirror::testing::read_all(a(), t), kmirror::testing::read_all(b(), t));
+  }
+  std::istringstream out(km.output());
+  size_t rebalances = 0;
+  for (std::string line; std::getline(out, line);) {
+    if (line.find("replicating ") != std::string::npos) ++rebalances;
+  }
+  std::cout << "[growing] " << main_total << " records in the main topic, " << added.size()
+            << " topics added during the copy, " << rebalances
+            << " subscription changes; duplicates: " << duplicates << std::endl;
+  EXPECT_EQ(duplicates, 0u);
+  EXPECT_GE(rebalances, 2u) << "the subscription never changed during the copy";
+  EXPECT_EQ(km.terminate(), 0) << km.output();
 }
 
 TEST_F(ReplicateTest, KillNineAndRestartLosesNothing) {
