@@ -80,7 +80,8 @@ constexpr std::array<std::string_view, 21> kFlowKeys = {"source",
                                                         "consumer",
                                                         "acls"};
 constexpr std::array<std::string_view, 2> kPatternKeys = {"include", "exclude"};
-constexpr std::array<std::string_view, 1> kBufferKeys = {"max_inflight_bytes"};
+constexpr std::array<std::string_view, 2> kBufferKeys = {"max_inflight_bytes",
+                                                         "max_inflight_records"};
 constexpr std::array<std::string_view, 2> kTransactionKeys = {"interval", "max_bytes"};
 constexpr std::array<std::string_view, 2> kAclKeys = {"enabled", "copy_allow_write"};
 constexpr std::array<std::string_view, 3> kHttpKeys = {"bind", "enabled", "token_file"};
@@ -764,6 +765,15 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
     if (const Entry* e = b.find("max_inflight_bytes")) {
       flow.max_inflight_bytes = size_of(*e, "max_inflight_bytes", buffer_where, kMinInflightBytes,
                                         "so a batch of records always fits");
+    }
+    if (const Entry* e = b.find("max_inflight_records")) {
+      static const std::string kFix = "use a number of records from 1000 to 10000000";
+      std::string v = string_value(*e, buffer_where, kFix);
+      auto n = parse_int(v);
+      if (!n || *n < 1000 || *n > 10000000) {
+        fail(e->line(), "invalid max_inflight_records " + quote(v) + " " + buffer_where, kFix);
+      }
+      flow.max_inflight_records = *n;
     }
   }
   if (const Entry* txn = map.find("transaction")) {

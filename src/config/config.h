@@ -76,6 +76,9 @@ struct FlowConfig {
   std::chrono::milliseconds heartbeat_interval{1000};
   int64_t max_inflight_bytes =
       64LL * 1024 * 1024;  // backpressure limit (buffer.max_inflight_bytes)
+  // Backpressure limit in records (buffer.max_inflight_records): each costs a few hundred
+  // bytes of bookkeeping beyond its payload, which small records would multiply.
+  int64_t max_inflight_records = 250000;
   // Exactly-once only: a transaction commits after this long or this many bytes, whichever
   // comes first (transaction.interval, transaction.max_bytes).
   std::chrono::milliseconds transaction_interval{100};

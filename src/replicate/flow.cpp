@@ -314,6 +314,11 @@ struct Flow::Impl {
     cprops["queued.max.messages.kbytes"] =
         std::to_string(std::clamp<int64_t>(limit * 4 / 1024, 1024, 262144));
     cprops["fetch.max.bytes"] = std::to_string(std::clamp<int64_t>(limit / 4, 1 << 20, 52428800));
+    // librdkafka stops fetching a partition holding 100,000 queued records (its default),
+    // whatever their size: with 100-byte records that made 0.4x the limit's rate. 1,000,000
+    // made 1.0x at 350 MiB peak RSS (each queued record costs a few hundred bytes beyond its
+    // payload); 300,000 made 0.87x at 171 MiB (docs/benchmarks.md).
+    cprops["queued.min.messages"] = "300000";
     for (const auto& [k, v] : flow.consumer_properties) cprops[k] = v;
     auto cconf = kafka::make_conf(cprops);
     rd_kafka_conf_set_rebalance_cb(cconf.get(), &Impl::rebalance_cb);
@@ -1495,8 +1500,9 @@ struct Flow::Impl {
 
   void apply_backpressure() {
     const int64_t limit = flow.max_inflight_bytes;
-    bool over = inflight_bytes > limit || inflight_records > 1000000;
-    bool under = inflight_bytes < limit / 2 && inflight_records < 500000;
+    const int64_t records = flow.max_inflight_records;
+    bool over = inflight_bytes > limit || inflight_records > records;
+    bool under = inflight_bytes < limit / 2 && inflight_records < records / 2;
     if (!backpressure && over) {
       backpressure = true;
       std::vector<PartitionState*> all;

@@ -88,6 +88,7 @@ flows:
     commit_interval: 250ms
     buffer:
       max_inflight_bytes: 128MiB
+      max_inflight_records: 50000
     transaction:
       interval: 250ms
       max_bytes: 4MiB
@@ -129,6 +130,7 @@ http:
   EXPECT_EQ(f.sync_interval, 30s);
   EXPECT_EQ(f.commit_interval, 250ms);
   EXPECT_EQ(f.max_inflight_bytes, 128LL << 20);
+  EXPECT_EQ(f.max_inflight_records, 50000);
   EXPECT_EQ(f.transaction_interval, 250ms);
   EXPECT_EQ(f.transaction_max_bytes, 4LL << 20);
   EXPECT_EQ(f.producer_properties,
@@ -157,6 +159,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(f.sync_interval, 10s);
   EXPECT_EQ(f.commit_interval, 1s);
   EXPECT_EQ(f.max_inflight_bytes, 64LL << 20);
+  EXPECT_EQ(f.max_inflight_records, 250000);
   EXPECT_TRUE(f.producer_properties.empty());
   EXPECT_TRUE(f.consumer_properties.empty());
   EXPECT_TRUE(c.clusters[0].properties.empty());
@@ -258,6 +261,9 @@ flows: []
   expect_error(kBase + "    buffer:\n      max_inflight: 2MiB\n", 10,
                "unknown key 'max_inflight' in 'buffer' of flow 'a->b'",
                "allowed here are: max_inflight_bytes");
+  expect_error(kBase + "    buffer:\n      max_inflight_records: 10\n", 10,
+               "invalid max_inflight_records '10' in 'buffer' of flow 'a->b'",
+               "use a number of records from 1000 to 10000000");
   expect_error(kBase + "http:\n  port: 80\n", 10, "unknown key 'port' in 'http'",
                "the keys allowed here are: bind, enabled, token_file");
   // No close key: the fix lists the allowed ones.
