@@ -139,6 +139,7 @@ struct Flow::Impl {
   int64_t inflight_bytes = 0;
   int64_t inflight_records = 0;
   uint64_t total_replicated = 0, total_filtered = 0, total_bytes = 0;  // this run, all partitions
+  bool stopping = false;     // shutdown() began: partitions are revoked without a second drain
   uint64_t redelivered = 0;  // records the consumer handed over twice (dropped the second time)
   uint64_t redelivered_logged = 0;
   core::LatencyHistogram latency;
@@ -1273,7 +1274,9 @@ struct Flow::Impl {
       if (lost && exactly_once && txn_open) abort_transaction();
       if (!lost) {
         // Hand the partitions over with their positions stored: the next owner resumes there.
-        drain(30s);
+        // When stopping, shutdown() drained already: waiting again (here inside
+        // consumer_close) would double the stop time under a slow or throttled target.
+        if (!stopping) drain(30s);
         store_positions(true);
       }
       for (int i = 0; i < list->cnt; ++i) {
@@ -1662,6 +1665,7 @@ struct Flow::Impl {
   }
 
   void shutdown(bool clean) {
+    stopping = true;
     publish_status("stopping");
     // Leaving the election first lets another instance take the control plane over at once.
     if (leadership) leadership->stop();

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/provenance.h"
@@ -243,6 +245,84 @@ TEST_F(ControlPlaneTest, ConsumerFailsOverWithNothingRedeliveredNothingSkipped) 
             << " skipped" << std::endl;
   EXPECT_EQ(redelivered, 0u);
   EXPECT_EQ(all.size(), 10000u);
+}
+
+// kmirror killed with SIGKILL while it syncs consumer-group offsets: the restarted instance
+// finishes the job, and every group ends where one uninterrupted sync puts it.
+TEST_F(ControlPlaneTest, KilledWhileSyncingGroupOffsetsARestartCompletesThem) {
+  constexpr int kPartitions = 6;
+  constexpr int kGroups = 200;
+  const std::string topic = kmirror::testing::unique_topic_name("gkill");
+  kmirror::testing::create_topic(a(), topic, kPartitions);
+  // Plain records into an empty target: each copy lands at its source offset, so a group's
+  // translated offsets equal its source offsets (none beyond a partition's end).
+  auto recs = kmirror::testing::make_records(91, 6000, kPartitions);
+  kmirror::testing::produce(a(), topic, recs);
+  auto client = admin_client(a());
+  kmirror::kafka::Admin source_admin(client.get());
+  std::vector<int64_t> ends;  // records are spread unevenly over the partitions
+  for (int p = 0; p < kPartitions; ++p)
+    ends.push_back(kmirror::kafka::query_watermarks(client.get(), topic, p, 10s).high);
+  std::map<std::string, kmirror::kafka::GroupOffsets> groups;
+  for (int g = 0; g < kGroups; ++g) {
+    auto& offs = groups[topic + "-g" + std::to_string(g)];
+    for (int p = 0; p < kPartitions; ++p) offs[{topic, p}] = (g * 37 + p * 11) % (ends[p] + 1);
+  }
+  for (const auto& [g, offs] : groups) {
+    std::map<std::pair<std::string, int32_t>, std::string> failed;
+    // A fresh cluster answers "coordinator load in progress" for a moment.
+    ASSERT_TRUE(kmirror::kafka::wait_until(
+        [&] { return (failed = source_admin.alter_group_offsets(g, offs)).empty(); }, 30s, 200ms))
+        << g << ": " << failed.begin()->second;
+  }
+
+  auto tclient = admin_client(b());
+  kmirror::kafka::Admin target_admin(tclient.get());
+  auto correct = [&](const std::string& g) {
+    return target_admin.list_group_offsets(g) == groups[g];
+  };
+  auto count_correct = [&] {
+    int n = 0;
+    for (const auto& [g, offs] : groups) n += correct(g) ? 1 : 0;
+    return n;
+  };
+  const std::string cfg = kmirror::testing::two_cluster_config(a(), b(), "gkill", topic);
+  int at_kill = 0;
+  {
+    KmirrorProcess km(cfg);
+    // Kill as soon as any of the groups exists on the target (one ListGroups request per
+    // look): the sync of the others is under way.
+    ASSERT_TRUE(kmirror::kafka::wait_until(
+        [&] {
+          for (const auto& listing : target_admin.list_groups()) {
+            if (groups.count(listing.id)) return true;
+          }
+          return false;
+        },
+        120s, 5ms))
+        << km.output();
+    km.kill9();
+    at_kill = count_correct();
+  }
+  KmirrorProcess km(cfg);
+  int synced = 0;
+  bool complete =
+      kmirror::kafka::wait_until([&] { return (synced = count_correct()) == kGroups; }, 120s, 1s);
+  std::cout << "[group sync kill] " << at_kill << " of " << kGroups
+            << " groups synced when kmirror was killed; " << synced << " correct after the restart"
+            << std::endl;
+  for (const auto& [g, offs] : groups) {
+    auto got = target_admin.list_group_offsets(g);
+    if (got == offs) continue;
+    std::ostringstream diff;
+    for (const auto& [tp, o] : offs) {
+      auto it = got.find(tp);
+      diff << " p" << tp.second << " " << o << "->" << (it == got.end() ? -1 : it->second);
+    }
+    ADD_FAILURE() << "group " << g << " on the target differs (source->target):" << diff.str();
+  }
+  ASSERT_TRUE(complete) << km.output();
+  EXPECT_EQ(km.terminate(), 0) << km.output();
 }
 
 TEST_F(ControlPlaneTest, PartitionAndConfigChangesFollowTheSource) {
