@@ -9,6 +9,8 @@
 //       Reads every partition from the beginning to its end offset (no group) as fast as it can.
 //   kbench create   -b BOOTSTRAP -t TOPIC -p PARTITIONS [--log-append-time 1]
 //       Creates the topic (replication factor 1) and waits until every partition has a leader.
+//   kbench delete   -b BOOTSTRAP -t TOPIC
+//       Deletes the topic (bench/run frees each copy's disk space once it is checked).
 //   kbench wait     -b BOOTSTRAP -t TOPIC -p PARTITIONS -n RECORDS [--interval-ms 100]
 //       Polls the sum of the end offsets every interval until it reaches RECORDS; prints
 //       "first_ms=<epoch ms when the sum was first > 0> done_ms=<epoch ms when it reached N>
@@ -285,6 +287,40 @@ bool all_led(rd_kafka_t* rk, const Args& a) {
   return led >= a.topics;
 }
 
+// Deletes the topic(s); a missing topic is not an error (the run may have stopped before it).
+int remove(const Args& a) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", a.bootstrap);
+  set(conf, "log_level", "3");
+  rd_kafka_t* rk = make(RD_KAFKA_PRODUCER, conf);
+  std::vector<rd_kafka_DeleteTopic_t*> dts;
+  for (int t = 0; t < a.topics; ++t)
+    dts.push_back(rd_kafka_DeleteTopic_new(a.topic_name(t).c_str()));
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_DeleteTopics(rk, dts.data(), dts.size(), nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 60000);
+  if (!ev) die("DeleteTopics timed out");
+  if (rd_kafka_event_error(ev))
+    die(std::string("DeleteTopics: ") + rd_kafka_event_error_string(ev));
+  size_t n = 0;
+  const rd_kafka_topic_result_t** tr =
+      rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+  int deleted = 0;
+  for (size_t i = 0; i < n; ++i) {
+    rd_kafka_resp_err_t err = rd_kafka_topic_result_error(tr[i]);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+      ++deleted;
+    else if (err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+      die(std::string("DeleteTopics: ") + rd_kafka_topic_result_error_string(tr[i]));
+  }
+  rd_kafka_event_destroy(ev);
+  for (auto* dt : dts) rd_kafka_DeleteTopic_destroy(dt);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_destroy(rk);
+  std::printf("mode=delete topic=%s deleted=%d\n", a.topic.c_str(), deleted);
+  return 0;
+}
+
 int create(const Args& a) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   set(conf, "bootstrap.servers", a.bootstrap);
@@ -478,6 +514,7 @@ int main(int argc, char** argv) {
   if (a.mode == "consume") return consume(a);
   if (a.mode == "wait") return wait_for(a);
   if (a.mode == "create") return create(a);
+  if (a.mode == "delete") return remove(a);
   if (a.mode == "latency") return latency(a);
   die("unknown mode " + a.mode);
 }

@@ -133,6 +133,8 @@ struct Flow::Impl {
   // Data plane state: touched only by the thread in run() (callbacks run there too).
   std::map<std::pair<std::string, int32_t>, std::unique_ptr<PartitionState>> parts;
   std::map<std::string, rd_kafka_topic_t*> target_topics;
+  // Target topic -> source topic, for delivery reports (the copy names only its target).
+  std::map<std::string, std::string, std::less<>> source_of_target;
   std::vector<std::string> subscribed;
   std::set<std::string> deleted_topics;  // gone from the source while subscribed
   uint64_t applied_version = 0;
@@ -145,7 +147,15 @@ struct Flow::Impl {
   core::LatencyHistogram latency;
   std::map<std::string, uint64_t> errors;  // data plane errors by kind
   int64_t last_position_store_ms = 0;
+  // Backpressure: above the in-flight limit no record is taken from the consumer. Its queue
+  // (queued.max.messages.kbytes) fills and librdkafka stops fetching by itself, keeping what
+  // it fetched. Pausing the partitions instead drops that queue (the pause bumps each
+  // partition's fetch version) and fetches it again on resume; it is done only when the
+  // target stays stuck, so the consumer keeps serving group rebalances.
   bool backpressure = false;
+  bool backpressure_paused = false;
+  Clock::time_point backpressure_since{};
+  static constexpr auto kPauseAfterBackpressure = 5s;
   const std::atomic<bool>* stop_flag = nullptr;
 
   // Exactly-once: records and positions go to the target in one transaction.
@@ -308,13 +318,19 @@ struct Flow::Impl {
     // Partition increases on the source are noticed through metadata refreshes.
     cprops["topic.metadata.refresh.interval.ms"] =
         std::to_string(std::min<int64_t>(flow.sync_interval.count(), 10000));
-    // Prefetch queue: four times the in-flight limit (at most 256 MiB). Backpressure pauses
-    // the partitions, which drops what is queued. A quarter of the limit made fetching and
-    // producing take turns: 0.5 to 0.8 of the steady rate in same-run comparisons, for up to
-    // 100 MiB less peak RSS on a full backlog (docs/benchmarks.md).
+    // Prefetch queue: as large as the in-flight limit (at most 256 MiB). Under backpressure it
+    // fills and fetching stops; librdkafka 2.0 then fetches again only when its broker thread
+    // wakes up (up to a second later, fetch.queue.backoff.ms came in 2.2), so the queue must
+    // carry the copy through that gap. Peak memory is about twice the limit plus librdkafka's
+    // overhead (docs/benchmarks.md).
     cprops["queued.max.messages.kbytes"] =
-        std::to_string(std::clamp<int64_t>(limit * 4 / 1024, 1024, 262144));
+        std::to_string(std::clamp<int64_t>(limit / 1024, 1024, 262144));
     cprops["fetch.max.bytes"] = std::to_string(std::clamp<int64_t>(limit / 4, 1 << 20, 52428800));
+    // One fetch is in flight per broker, so a long link carries at most a fetch per round trip:
+    // 1 MiB per partition (librdkafka's default) held a 40 ms link to 0.6 of the copy rate
+    // without delay; half of fetch.max.bytes per partition doubled it (docs/benchmarks.md).
+    cprops["max.partition.fetch.bytes"] =
+        std::to_string(std::clamp<int64_t>(limit / 8, 1 << 20, 52428800));
     // librdkafka stops fetching a partition holding 100,000 queued records (its default),
     // whatever their size: with 100-byte records that made 0.4x the limit's rate. 1,000,000
     // made 1.0x at 350 MiB peak RSS (each queued record costs a few hundred bytes beyond its
@@ -896,21 +912,25 @@ struct Flow::Impl {
     }
 
     while (true) {
-      // The payload is not copied: librdkafka points at the consumed message, which the
-      // delivery report frees (opaque).
+      // The payload is copied and the consumed record freed right away: a held record pins
+      // its whole fetch response (up to fetch.max.bytes), so zero-copy kept several times
+      // the in-flight bytes resident, and librdkafka copies payloads under
+      // message.copy.max.bytes into the request anyway. The opaque carries the source
+      // offset; the delivery report finds the partition through the target topic.
+      void* source_offset = reinterpret_cast<void*>(static_cast<intptr_t>(m->offset));
       rd_kafka_resp_err_t err;
       if (headers != nullptr) {
         err = rd_kafka_producev(
             producer.get(), RD_KAFKA_V_RKT(s->target_rkt), RD_KAFKA_V_PARTITION(m->partition),
             RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
-            RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(headers),
-            RD_KAFKA_V_OPAQUE(m.get()), RD_KAFKA_V_END);
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts),
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(source_offset), RD_KAFKA_V_END);
       } else {
         err = rd_kafka_producev(
             producer.get(), RD_KAFKA_V_RKT(s->target_rkt), RD_KAFKA_V_PARTITION(m->partition),
             RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
-            RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE(m.get()),
-            RD_KAFKA_V_END);
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts),
+            RD_KAFKA_V_OPAQUE(source_offset), RD_KAFKA_V_END);
       }
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -944,7 +964,6 @@ struct Flow::Impl {
     inflight_bytes += static_cast<int64_t>(m->len + m->key_len);
     ++inflight_records;
     txn_bytes += size;
-    m.release();  // owned by the in-flight record now
   }
 
   static void delivery_cb(rd_kafka_t*, const rd_kafka_message_t* report, void* opaque) {
@@ -952,28 +971,33 @@ struct Flow::Impl {
   }
 
   void on_delivery(const rd_kafka_message_t* report) {
-    kafka::MessagePtr m(static_cast<rd_kafka_message_t*>(report->_private));
-    inflight_bytes -= static_cast<int64_t>(m->len + m->key_len);
+    // The report is the copy: same key, value, partition and timestamp as the source record.
+    const int64_t source_offset =
+        static_cast<int64_t>(reinterpret_cast<intptr_t>(report->_private));
+    const int64_t record_bytes = static_cast<int64_t>(report->len + report->key_len);
+    inflight_bytes -= record_bytes;
     --inflight_records;
-    PartitionState* s = state_of(m.get());
+    auto source = source_of_target.find(std::string_view(rd_kafka_topic_name(report->rkt)));
+    PartitionState* s =
+        source == source_of_target.end() ? nullptr : state_of(source->second, report->partition);
     if (s == nullptr) return;  // partition revoked meanwhile; its position was not advanced
     if (report->err == RD_KAFKA_RESP_ERR_NO_ERROR && s->heartbeat) {
-      s->progress.acked(m->offset);
-      heartbeats->replicated(m.get());  // not a user record: no throughput, no offset map
+      s->progress.acked(source_offset);
+      heartbeats->replicated(report);  // not a user record: no throughput, no offset map
       return;
     }
     if (report->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (exactly_once) {
-        txn_copies.push_back({s->target_topic, s->partition, m->offset, report->offset});
+        txn_copies.push_back({s->target_topic, s->partition, source_offset, report->offset});
       } else {
-        offset_maps->record(s->target_topic, s->partition, m->offset, report->offset);
+        offset_maps->record(s->target_topic, s->partition, source_offset, report->offset);
       }
-      s->progress.acked(m->offset);
+      s->progress.acked(source_offset);
       ++s->replicated;
-      s->bytes += m->len + m->key_len;
+      s->bytes += record_bytes;
       ++total_replicated;
-      total_bytes += m->len + m->key_len;
-      if (int64_t ts = rd_kafka_message_timestamp(m.get(), nullptr); ts > 0) {
+      total_bytes += record_bytes;
+      if (int64_t ts = rd_kafka_message_timestamp(report, nullptr); ts > 0) {
         s->last_latency_ms = now_ms() - ts;
         latency.observe(s->last_latency_ms);
       }
@@ -992,7 +1016,7 @@ struct Flow::Impl {
         spdlog::warn(
             "flow {}: the target did not take the record at offset {} of {} ({}): "
             "aborting the transaction and re-reading",
-            flow.id, m->offset, tp_name(s->source_topic, s->partition),
+            flow.id, source_offset, tp_name(s->source_topic, s->partition),
             rd_kafka_err2str(report->err));
         return;
       }
@@ -1003,7 +1027,7 @@ struct Flow::Impl {
               "on its brokers) and restart kmirror"
             : "; fix the cause and restart kmirror: the partition resumes at this record";
     ++errors["delivery"];
-    fail_partition(*s, "the target refused the record at offset " + std::to_string(m->offset) +
+    fail_partition(*s, "the target refused the record at offset " + std::to_string(source_offset) +
                            " (topic '" + s->target_topic + "' on cluster '" + target_cluster.name +
                            "'): " + rd_kafka_err2str(report->err) + fix);
   }
@@ -1338,6 +1362,7 @@ struct Flow::Impl {
       st->partition = tp.partition;
       st->target_topic = stored->elems[i].topic;
       st->target_rkt = target_rkt(st->target_topic);
+      source_of_target[st->target_topic] = st->source_topic;
       auto it = plan_copy.find(tp.topic);
       if (it != plan_copy.end()) st->max_message_bytes = it->second.target_max_message_bytes;
       st->waiting_target = it == plan_copy.end() || tp.partition >= it->second.target_partitions;
@@ -1508,17 +1533,25 @@ struct Flow::Impl {
     bool under = inflight_bytes < limit / 2 && inflight_records < records / 2;
     if (!backpressure && over) {
       backpressure = true;
+      backpressure_since = Clock::now();
+    } else if (backpressure && under) {
+      backpressure = false;
+      if (backpressure_paused) {
+        backpressure_paused = false;
+        std::vector<PartitionState*> ready;
+        for (auto& [k, s] : parts) {
+          if (!s->failed && !s->waiting_target) ready.push_back(s.get());
+        }
+        pause(ready, true);
+      }
+    } else if (backpressure && !backpressure_paused &&
+               Clock::now() - backpressure_since > kPauseAfterBackpressure) {
+      backpressure_paused = true;
       std::vector<PartitionState*> all;
       for (auto& [k, s] : parts) all.push_back(s.get());
       pause(all, false);
-      spdlog::debug("flow {}: backpressure on ({} bytes in flight)", flow.id, inflight_bytes);
-    } else if (backpressure && under) {
-      backpressure = false;
-      std::vector<PartitionState*> ready;
-      for (auto& [k, s] : parts) {
-        if (!s->failed && !s->waiting_target) ready.push_back(s.get());
-      }
-      pause(ready, true);
+      spdlog::debug("flow {}: target slow, partitions paused ({} bytes in flight)", flow.id,
+                    inflight_bytes);
     }
   }
 
@@ -1611,7 +1644,7 @@ struct Flow::Impl {
             ++taken;
             if (inflight_bytes > flow.max_inflight_bytes) break;
           }
-        } else {
+        } else if (backpressure_paused) {
           // Keep serving group protocol callbacks while paused.
           if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), 0)) handle(m);
         }
