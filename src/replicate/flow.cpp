@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "core/topic_filter.h"
 #include "kafka/client.h"
 #include "kafka/reader.h"
+#include "replicate/fetch_waker.h"
 #include "replicate/leadership.h"
 #include "replicate/offset_maps.h"
 #include "replicate/transaction.h"
@@ -100,9 +102,11 @@ struct Flow::Impl {
   std::set<core::ClusterHash> not_relayed;
   bool relay_none = false;
 
-  kafka::KafkaPtr consumer;      // source: records, through the flow's consumer group
-  kafka::KafkaPtr producer;      // target: records
-  kafka::KafkaPtr positions;     // target: stores positions as the flow group's offsets
+  kafka::KafkaPtr consumer;                 // source: records, through the flow's consumer group
+  std::unique_ptr<FetchWaker> fetch_waker;  // null when KMIRROR_FETCH_WAKEUP=0 (measurements)
+  Clock::time_point wake_fetch_until{};     // after backpressure: the prefetch queue was full
+  kafka::KafkaPtr producer;                 // target: records
+  kafka::KafkaPtr positions;                // target: stores positions as the flow group's offsets
   kafka::KafkaPtr source_admin;  // source: metadata and admin calls of the control thread
   kafka::KafkaPtr target_admin;  // target: same
   std::unique_ptr<OffsetMaps> offset_maps;
@@ -343,6 +347,8 @@ struct Flow::Impl {
     rd_kafka_conf_set_opaque(cconf.get(), this);
     consumer = kafka::make_client(kafka::ClientKind::kConsumer, std::move(cconf));
     rd_kafka_poll_set_consumer(consumer.get());
+    if (const char* v = std::getenv("KMIRROR_FETCH_WAKEUP"); v == nullptr || std::string(v) != "0")
+      fetch_waker = std::make_unique<FetchWaker>(consumer.get());
 
     auto pprops = base_props(target_cluster, "producer");
     pprops["enable.idempotence"] = "true";
@@ -1536,6 +1542,7 @@ struct Flow::Impl {
       backpressure_since = Clock::now();
     } else if (backpressure && under) {
       backpressure = false;
+      wake_fetch_until = Clock::now() + 1s;
       if (backpressure_paused) {
         backpressure_paused = false;
         std::vector<PartitionState*> ready;
@@ -1648,6 +1655,7 @@ struct Flow::Impl {
           // Keep serving group protocol callbacks while paused.
           if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), 0)) handle(m);
         }
+        if (fetch_waker && !backpressure && Clock::now() < wake_fetch_until) fetch_waker->wake();
         rd_kafka_poll(producer.get(), (taken == 0 && inflight_records > 0) ? 5 : 0);
         rd_kafka_poll(positions.get(), 0);
         apply_backpressure();
@@ -1718,6 +1726,7 @@ struct Flow::Impl {
     }
     plans_cv.notify_all();
     if (control.joinable()) control.join();
+    fetch_waker.reset();
     rd_kafka_consumer_close(consumer.get());  // leaves the group: partitions move at once
     publish_status(!clean ? "failed" : self_stop ? "failed-over" : "stopped");
     if (inflight_records > 0) {
@@ -1728,6 +1737,7 @@ struct Flow::Impl {
   }
 
   ~Impl() {
+    fetch_waker.reset();
     if (leadership) leadership->stop();
     control_stop = true;
     plans_cv.notify_all();

@@ -1,0 +1,53 @@
+// Wakes the source consumer's fetchers after backpressure.
+//
+// librdkafka 2.0 stops fetching a partition whose prefetch queue is full and looks at it again
+// only when the broker thread serving it wakes up, which an idle thread does once a second
+// (librdkafka 2.2 added fetch.queue.backoff.ms for this). Behind a slower target the queue
+// fills on every backpressure episode, so the copy stood still for up to a second each time.
+// Any request for a broker wakes its thread: a ListOffsets request for one assigned partition
+// per leader broker is the smallest there is.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace kmirror::replicate {
+
+class FetchWaker {
+ public:
+  explicit FetchWaker(rd_kafka_t* consumer);
+  ~FetchWaker();
+  FetchWaker(const FetchWaker&) = delete;
+  FetchWaker& operator=(const FetchWaker&) = delete;
+
+  // Asks for a wake-up round; never blocks. Rounds are at least kInterval apart.
+  void wake();
+  uint64_t rounds() const;
+
+  static constexpr auto kInterval = std::chrono::milliseconds(100);
+
+ private:
+  void loop();
+  // One assigned partition per leader broker, refreshed from metadata every few seconds.
+  std::vector<std::pair<std::string, int32_t>> targets();
+
+  rd_kafka_t* consumer_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool requested_ = false;
+  bool stop_ = false;
+  uint64_t rounds_ = 0;
+  std::vector<std::pair<std::string, int32_t>> targets_;
+  std::chrono::steady_clock::time_point targets_at_{};
+  std::thread thread_;
+};
+
+}  // namespace kmirror::replicate
