@@ -136,9 +136,13 @@ struct Flow::Impl {
 
   // Data plane state: touched only by the thread in run() (callbacks run there too).
   std::map<std::pair<std::string, int32_t>, std::unique_ptr<PartitionState>> parts;
-  std::map<std::string, rd_kafka_topic_t*> target_topics;
-  // Target topic -> source topic, for delivery reports (the copy names only its target).
-  std::map<std::string, std::string, std::less<>> source_of_target;
+  // By target topic: its producer handle and the source topic it copies (a delivery report
+  // names only the target).
+  struct TargetTopic {
+    rd_kafka_topic_t* rkt = nullptr;  // owned by the producer handle's topic cache
+    std::string source_topic;
+  };
+  std::map<std::string, TargetTopic, std::less<>> target_topics;
   std::vector<std::string> subscribed;
   std::set<std::string> deleted_topics;  // gone from the source while subscribed
   uint64_t applied_version = 0;
@@ -702,10 +706,11 @@ struct Flow::Impl {
     return state_of(rd_kafka_topic_name(m->rkt), m->partition);
   }
 
-  rd_kafka_topic_t* target_rkt(const std::string& topic) {
-    auto& rkt = target_topics[topic];
-    if (rkt == nullptr) rkt = rd_kafka_topic_new(producer.get(), topic.c_str(), nullptr);
-    return rkt;
+  rd_kafka_topic_t* target_rkt(const std::string& target, const std::string& source) {
+    auto& t = target_topics[target];
+    if (t.rkt == nullptr) t.rkt = rd_kafka_topic_new(producer.get(), target.c_str(), nullptr);
+    t.source_topic = source;
+    return t.rkt;
   }
 
   void pause(const std::vector<PartitionState*>& states, bool resume) {
@@ -983,9 +988,10 @@ struct Flow::Impl {
     const int64_t record_bytes = static_cast<int64_t>(report->len + report->key_len);
     inflight_bytes -= record_bytes;
     --inflight_records;
-    auto source = source_of_target.find(std::string_view(rd_kafka_topic_name(report->rkt)));
-    PartitionState* s =
-        source == source_of_target.end() ? nullptr : state_of(source->second, report->partition);
+    auto target = target_topics.find(std::string_view(rd_kafka_topic_name(report->rkt)));
+    PartitionState* s = target == target_topics.end()
+                            ? nullptr
+                            : state_of(target->second.source_topic, report->partition);
     if (s == nullptr) return;  // partition revoked meanwhile; its position was not advanced
     if (report->err == RD_KAFKA_RESP_ERR_NO_ERROR && s->heartbeat) {
       s->progress.acked(source_offset);
@@ -1367,8 +1373,7 @@ struct Flow::Impl {
       st->source_topic = tp.topic;
       st->partition = tp.partition;
       st->target_topic = stored->elems[i].topic;
-      st->target_rkt = target_rkt(st->target_topic);
-      source_of_target[st->target_topic] = st->source_topic;
+      st->target_rkt = target_rkt(st->target_topic, st->source_topic);
       auto it = plan_copy.find(tp.topic);
       if (it != plan_copy.end()) st->max_message_bytes = it->second.target_max_message_bytes;
       st->waiting_target = it == plan_copy.end() || tp.partition >= it->second.target_partitions;
@@ -1749,7 +1754,7 @@ struct Flow::Impl {
       parts.clear();
       rd_kafka_flush(producer.get(), 1000);
     }
-    for (auto& [name, rkt] : target_topics) rd_kafka_topic_destroy(rkt);
+    for (auto& [name, t] : target_topics) rd_kafka_topic_destroy(t.rkt);
     target_topics.clear();
     if (group_metadata != nullptr) rd_kafka_consumer_group_metadata_destroy(group_metadata);
   }
