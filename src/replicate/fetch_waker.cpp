@@ -6,7 +6,8 @@
 
 namespace kmirror::replicate {
 
-FetchWaker::FetchWaker(rd_kafka_t* consumer) : consumer_(consumer) {
+FetchWaker::FetchWaker(rd_kafka_t* consumer, std::chrono::milliseconds interval)
+    : consumer_(consumer), interval_(interval) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -40,6 +41,7 @@ std::vector<std::pair<std::string, int32_t>> FetchWaker::targets() {
   if (rd_kafka_assignment(consumer_, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return targets_;
   kafka::PartitionListPtr list(assigned);
   const rd_kafka_metadata_t* md = nullptr;
+  // Locally known topics only (those assigned, subscribed or looked up), not the whole cluster.
   if (list->cnt == 0 ||
       rd_kafka_metadata(consumer_, 0, nullptr, &md, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return targets_;
@@ -71,13 +73,20 @@ void FetchWaker::loop() {
     if (stop_) return;
     requested_ = false;  // a request made during this round or the pause after it runs another
     lk.unlock();
-    for (const auto& [topic, partition] : targets()) {
-      int64_t low = 0, high = 0;
-      rd_kafka_query_watermark_offsets(consumer_, topic.c_str(), partition, &low, &high, 1000);
+    // One request: librdkafka sends each leader its ListOffsets at once and waits for all, so
+    // a round takes one round trip however many brokers there are.
+    auto wanted = targets();
+    if (!wanted.empty()) {
+      auto list = kafka::new_partition_list(static_cast<int>(wanted.size()));
+      for (const auto& [topic, partition] : wanted) {
+        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset =
+            RD_KAFKA_OFFSET_END;
+      }
+      rd_kafka_offsets_for_times(consumer_, list.get(), 1000);
     }
     lk.lock();
     ++rounds_;
-    cv_.wait_for(lk, kInterval, [&] { return stop_; });
+    cv_.wait_for(lk, interval_, [&] { return stop_; });
   }
 }
 

@@ -23,16 +23,17 @@ namespace kmirror::replicate {
 
 class FetchWaker {
  public:
-  explicit FetchWaker(rd_kafka_t* consumer);
+  explicit FetchWaker(rd_kafka_t* consumer,
+                      std::chrono::milliseconds interval = kDefaultInterval);
   ~FetchWaker();
   FetchWaker(const FetchWaker&) = delete;
   FetchWaker& operator=(const FetchWaker&) = delete;
 
-  // Asks for a wake-up round; never blocks. Rounds are at least kInterval apart.
+  // Asks for a wake-up round; never blocks. Rounds are at least `interval` apart.
   void wake();
   uint64_t rounds() const;
 
-  static constexpr auto kInterval = std::chrono::milliseconds(100);
+  static constexpr auto kDefaultInterval = std::chrono::milliseconds(50);
 
  private:
   void loop();
@@ -40,6 +41,7 @@ class FetchWaker {
   std::vector<std::pair<std::string, int32_t>> targets();
 
   rd_kafka_t* consumer_;
+  const std::chrono::milliseconds interval_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool requested_ = false;

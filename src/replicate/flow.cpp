@@ -104,7 +104,9 @@ struct Flow::Impl {
 
   kafka::KafkaPtr consumer;                 // source: records, through the flow's consumer group
   std::unique_ptr<FetchWaker> fetch_waker;  // null when KMIRROR_FETCH_WAKEUP=0 (measurements)
-  Clock::time_point wake_fetch_until{};     // after backpressure: the prefetch queue was full
+  // Until then, the fetchers are woken even while no record arrives: partitions just assigned,
+  // resumed or sought start fetching only when their broker thread wakes up.
+  Clock::time_point wake_fetch_until{};
   kafka::KafkaPtr producer;                 // target: records
   kafka::KafkaPtr positions;                // target: stores positions as the flow group's offsets
   kafka::KafkaPtr source_admin;  // source: metadata and admin calls of the control thread
@@ -713,6 +715,11 @@ struct Flow::Impl {
     return t.rkt;
   }
 
+  // A partition that starts fetching (assigned, resumed, sought) first looks up its offset; the
+  // broker thread notices the answer when it next wakes, up to a second later (half a second
+  // of start-up on average in the benchmarks).
+  void wake_fetchers_for_a_while() { wake_fetch_until = Clock::now() + 2s; }
+
   void pause(const std::vector<PartitionState*>& states, bool resume) {
     if (states.empty()) return;
     auto list = kafka::new_partition_list(static_cast<int>(states.size()));
@@ -720,6 +727,7 @@ struct Flow::Impl {
       rd_kafka_topic_partition_list_add(list.get(), s->source_topic.c_str(), s->partition);
     if (resume) {
       rd_kafka_resume_partitions(consumer.get(), list.get());
+      wake_fetchers_for_a_while();
     } else {
       rd_kafka_pause_partitions(consumer.get(), list.get());
     }
@@ -801,6 +809,7 @@ struct Flow::Impl {
     auto list = kafka::new_partition_list(1);
     rd_kafka_topic_partition_list_add(list.get(), s.source_topic.c_str(), s.partition)->offset =
         offset;
+    wake_fetchers_for_a_while();
     if (rd_kafka_error_t* err = rd_kafka_seek_partitions(consumer.get(), list.get(), 5000)) {
       spdlog::warn("flow {}: seek {} to {} failed: {}", flow.id,
                    tp_name(s.source_topic, s.partition), offset, rd_kafka_error_string(err));
@@ -1299,6 +1308,7 @@ struct Flow::Impl {
       } else {
         kafka::check(rd_kafka_assign(rk, list), "assign");
       }
+      wake_fetchers_for_a_while();
       std::vector<PartitionState*> waiting;
       for (int i = 0; i < list->cnt; ++i) {
         auto* s = state_of(list->elems[i].topic, list->elems[i].partition);
@@ -1429,6 +1439,20 @@ struct Flow::Impl {
                                     ? std::nullopt
                                     : std::optional<kafka::Watermarks>(known->second));
     });
+    // Positions decided: resolve "from the beginning" to the partition's first offset here, in
+    // one request per broker. Given the logical offset, librdkafka may look it up before the
+    // partition has joined its leader's thread and then retries only after 500 ms.
+    std::vector<std::pair<std::string, int32_t>> from_start;
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& topic = list->elems[i].topic;
+      bool from_policy = !(flow.start_offsets.count(topic) &&
+                           flow.start_offsets.at(topic).count(list->elems[i].partition));
+      bool earliest = !initial.count(topic) || flow.start.kind == config::StartKind::kEarliest;
+      if (resumes[i] < 0 && !states[i]->heartbeat && from_policy && earliest) {
+        from_start.emplace_back(list->elems[i].topic, list->elems[i].partition);
+      }
+    }
+    auto source_starts = kafka::query_watermarks(source_admin.get(), from_start, 5s);
     for (size_t i = 0; i < n; ++i) {
       auto& tp = list->elems[i];
       auto st = std::move(states[i]);
@@ -1449,6 +1473,10 @@ struct Flow::Impl {
         tp.offset = RD_KAFKA_OFFSET_END;  // heartbeats older than this run measure nothing
       } else {
         tp.offset = start_offset(tp.topic, tp.partition, initial.count(tp.topic) > 0);
+        if (auto low = source_starts.find({tp.topic, tp.partition});
+            tp.offset == RD_KAFKA_OFFSET_BEGINNING && low != source_starts.end()) {
+          tp.offset = low->second.low;
+        }
       }
       spdlog::info(
           "flow {}: assigned {} from {}", flow.id, tp_name(tp.topic, tp.partition),
@@ -1547,7 +1575,6 @@ struct Flow::Impl {
       backpressure_since = Clock::now();
     } else if (backpressure && under) {
       backpressure = false;
-      wake_fetch_until = Clock::now() + 1s;
       if (backpressure_paused) {
         backpressure_paused = false;
         std::vector<PartitionState*> ready;
@@ -1660,7 +1687,9 @@ struct Flow::Impl {
           // Keep serving group protocol callbacks while paused.
           if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), 0)) handle(m);
         }
-        if (fetch_waker && !backpressure && Clock::now() < wake_fetch_until) fetch_waker->wake();
+        // Records taken leave room in the prefetch queue, which librdkafka 2.0 fills again only
+        // once the broker thread wakes (the waker spaces its rounds).
+        if (fetch_waker && (taken > 0 || Clock::now() < wake_fetch_until)) fetch_waker->wake();
         rd_kafka_poll(producer.get(), (taken == 0 && inflight_records > 0) ? 5 : 0);
         rd_kafka_poll(positions.get(), 0);
         apply_backpressure();
