@@ -207,6 +207,9 @@ rd_kafka_t* reader(const Args& a, const std::vector<Pair>& pairs, bool low_laten
   set(conf, "enable.auto.commit", "false");
   set(conf, "fetch.max.bytes", "52428800");
   set(conf, "max.partition.fetch.bytes", "10485760");
+  // Bounded by bytes only: librdkafka's 100,000-record bound held 100-byte records back
+  // (it fetches again only when its broker thread wakes, up to a second later).
+  set(conf, "queued.min.messages", "10000000");
   set(conf, "queued.max.messages.kbytes", "262144");
   set(conf, "enable.partition.eof", "true");  // ends partitions that end in a marker
   set(conf, "log_level", "3");

@@ -74,11 +74,12 @@ struct FlowConfig {
   std::chrono::milliseconds commit_interval{1000};  // how often positions are stored
   bool heartbeats = true;  // write and replicate heartbeats (latency while idle)
   std::chrono::milliseconds heartbeat_interval{1000};
-  int64_t max_inflight_bytes =
-      64LL * 1024 * 1024;  // backpressure limit (buffer.max_inflight_bytes)
+  // Backpressure limit (buffer.max_inflight_bytes). Since the fetchers are woken as soon as
+  // records are taken, 32 MiB copies as fast as 64 MiB did, at half the memory.
+  int64_t max_inflight_bytes = 32LL * 1024 * 1024;
   // Backpressure limit in records (buffer.max_inflight_records): each costs a few hundred
   // bytes of bookkeeping beyond its payload, which small records would multiply.
-  int64_t max_inflight_records = 250000;
+  int64_t max_inflight_records = 100000;
   // Exactly-once only: a transaction commits after this long or this many bytes, whichever
   // comes first (transaction.interval, transaction.max_bytes).
   std::chrono::milliseconds transaction_interval{100};

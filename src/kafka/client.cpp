@@ -223,6 +223,25 @@ std::map<std::pair<std::string, int32_t>, Watermarks> query_watermarks(
   return out;
 }
 
+std::optional<std::chrono::milliseconds> round_trip(rd_kafka_t* rk,
+                                                    std::chrono::milliseconds timeout) {
+  auto ask = [&] {
+    const rd_kafka_metadata_t* md = nullptr;
+    // No topic: the brokers only, the smallest metadata answer.
+    if (rd_kafka_metadata(rk, 0, nullptr, &md, static_cast<int>(timeout.count())) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return false;
+    }
+    rd_kafka_metadata_destroy(md);
+    return true;
+  };
+  if (!ask()) return std::nullopt;
+  auto start = std::chrono::steady_clock::now();
+  if (!ask()) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start);
+}
+
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds interval) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

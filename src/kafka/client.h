@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,11 @@ Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t pa
 std::map<std::pair<std::string, int32_t>, Watermarks> query_watermarks(
     rd_kafka_t* rk, const std::vector<std::pair<std::string, int32_t>>& partitions,
     std::chrono::milliseconds timeout);
+
+// One round trip to a broker of `rk`'s cluster: a metadata request timed once the connection
+// is up (a first request opens it). nullopt when no broker answers within `timeout`.
+std::optional<std::chrono::milliseconds> round_trip(rd_kafka_t* rk,
+                                                    std::chrono::milliseconds timeout);
 
 // Polls `condition` every `interval` until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,

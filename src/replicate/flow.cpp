@@ -166,6 +166,8 @@ struct Flow::Impl {
   bool backpressure_paused = false;
   Clock::time_point backpressure_since{};
   static constexpr auto kPauseAfterBackpressure = 5s;
+  // A source this far away gets larger fetches (a region apart, not a rack apart).
+  static constexpr auto kLongLinkRoundTrip = 10ms;
   const std::atomic<bool>* stop_flag = nullptr;
 
   // Exactly-once: records and positions go to the target in one transaction.
@@ -335,17 +337,26 @@ struct Flow::Impl {
     // overhead (docs/benchmarks.md).
     cprops["queued.max.messages.kbytes"] =
         std::to_string(std::clamp<int64_t>(limit / 1024, 1024, 262144));
-    cprops["fetch.max.bytes"] = std::to_string(std::clamp<int64_t>(limit / 4, 1 << 20, 52428800));
     // One fetch is in flight per broker, so a long link carries at most a fetch per round trip:
     // 1 MiB per partition (librdkafka's default) held a 40 ms link to 0.6 of the copy rate
-    // without delay; half of fetch.max.bytes per partition doubled it (docs/benchmarks.md).
-    cprops["max.partition.fetch.bytes"] =
-        std::to_string(std::clamp<int64_t>(limit / 8, 1 << 20, 52428800));
-    // librdkafka stops fetching a partition holding 100,000 queued records (its default),
-    // whatever their size: with 100-byte records that made 0.4x the limit's rate. 1,000,000
-    // made 1.0x at 350 MiB peak RSS (each queued record costs a few hundred bytes beyond its
-    // payload); 300,000 made 0.87x at 171 MiB (docs/benchmarks.md).
-    cprops["queued.min.messages"] = "300000";
+    // without delay; half of fetch.max.bytes per partition doubled it, and twice the fetch
+    // gave 1.1x more again (docs/benchmarks.md). Near sources keep a quarter of the limit:
+    // each response stays in memory until its last record is taken.
+    const auto rtt = kafka::round_trip(source_admin.get(), timeout);
+    const bool long_link = rtt && *rtt >= kLongLinkRoundTrip;
+    const int64_t fetch = std::clamp<int64_t>(long_link ? limit : limit / 4, 1 << 20, 52428800);
+    cprops["fetch.max.bytes"] = std::to_string(fetch);
+    cprops["max.partition.fetch.bytes"] = std::to_string(std::max<int64_t>(fetch / 2, 1 << 20));
+    if (long_link) {
+      spdlog::info("flow {}: source round trip {} ms: long link, fetches of up to {} MiB", flow.id,
+                   rtt->count(), fetch >> 20);
+    }
+    // librdkafka stops fetching a partition holding this many queued records, whatever their
+    // size. Before the fetchers were woken, its default of 100,000 held 100-byte records to
+    // 0.4x the limit's rate; now it copies them as fast as 300,000 did, at 118 against 209 MiB
+    // peak RSS (each queued record costs a few hundred bytes beyond its payload;
+    // docs/benchmarks.md).
+    cprops["queued.min.messages"] = "100000";
     for (const auto& [k, v] : flow.consumer_properties) cprops[k] = v;
     auto cconf = kafka::make_conf(cprops);
     rd_kafka_conf_set_rebalance_cb(cconf.get(), &Impl::rebalance_cb);
