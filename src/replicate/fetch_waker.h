@@ -23,8 +23,7 @@ namespace kmirror::replicate {
 
 class FetchWaker {
  public:
-  explicit FetchWaker(rd_kafka_t* consumer,
-                      std::chrono::milliseconds interval = kDefaultInterval);
+  explicit FetchWaker(rd_kafka_t* consumer, std::chrono::milliseconds interval = kDefaultInterval);
   ~FetchWaker();
   FetchWaker(const FetchWaker&) = delete;
   FetchWaker& operator=(const FetchWaker&) = delete;

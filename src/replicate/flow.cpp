@@ -107,8 +107,8 @@ struct Flow::Impl {
   // Until then, the fetchers are woken even while no record arrives: partitions just assigned,
   // resumed or sought start fetching only when their broker thread wakes up.
   Clock::time_point wake_fetch_until{};
-  kafka::KafkaPtr producer;                 // target: records
-  kafka::KafkaPtr positions;                // target: stores positions as the flow group's offsets
+  kafka::KafkaPtr producer;      // target: records
+  kafka::KafkaPtr positions;     // target: stores positions as the flow group's offsets
   kafka::KafkaPtr source_admin;  // source: metadata and admin calls of the control thread
   kafka::KafkaPtr target_admin;  // target: same
   std::unique_ptr<OffsetMaps> offset_maps;
