@@ -192,33 +192,33 @@ std::map<std::pair<std::string, int32_t>, Watermarks> query_watermarks(
     rd_kafka_t* rk, const std::vector<std::pair<std::string, int32_t>>& partitions,
     std::chrono::milliseconds timeout) {
   std::map<std::pair<std::string, int32_t>, Watermarks> out;
-  if (partitions.empty()) return out;
-  // ListOffsets with the special timestamps BEGINNING and END: the low and high watermarks.
-  // One partition without a leader yet (just created) fails the whole request; retrying
-  // would wait for the slowest partition, so the caller asks those one by one instead.
-  auto ask = [&](int64_t which) {
-    auto list = new_partition_list(static_cast<int>(partitions.size()));
-    for (const auto& [topic, partition] : partitions)
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = which;
-    if (rd_kafka_offsets_for_times(rk, list.get(), static_cast<int>(timeout.count())) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return new_partition_list(0);  // no answers: every partition asked alone
-    }
-    return list;
-  };
-  auto lows = ask(RD_KAFKA_OFFSET_BEGINNING);
-  auto highs = ask(RD_KAFKA_OFFSET_END);
-  std::map<std::pair<std::string, int32_t>, int64_t> low;
-  for (int i = 0; i < lows->cnt; ++i) {
-    const auto& e = lows->elems[i];
-    if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0)
-      low[{e.topic, e.partition}] = e.offset;
+  auto low = query_offsets(rk, partitions, RD_KAFKA_OFFSET_BEGINNING, timeout);
+  if (low.empty()) return out;
+  for (const auto& [tp, high] : query_offsets(rk, partitions, RD_KAFKA_OFFSET_END, timeout)) {
+    if (auto it = low.find(tp); it != low.end()) out[tp] = Watermarks{it->second, high};
   }
-  for (int i = 0; i < highs->cnt; ++i) {
-    const auto& e = highs->elems[i];
-    auto it = low.find({e.topic, e.partition});
-    if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0 || it == low.end()) continue;
-    out[it->first] = Watermarks{it->second, e.offset};
+  return out;
+}
+
+std::map<std::pair<std::string, int32_t>, int64_t> query_offsets(
+    rd_kafka_t* rk, const std::vector<std::pair<std::string, int32_t>>& partitions, int64_t which,
+    std::chrono::milliseconds timeout) {
+  std::map<std::pair<std::string, int32_t>, int64_t> out;
+  if (partitions.empty()) return out;
+  // ListOffsets with the special timestamp BEGINNING or END. One partition without a leader
+  // yet (just created) fails the whole request; retrying would wait for the slowest
+  // partition, so the caller asks those one by one instead.
+  auto list = new_partition_list(static_cast<int>(partitions.size()));
+  for (const auto& [topic, partition] : partitions)
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = which;
+  if (rd_kafka_offsets_for_times(rk, list.get(), static_cast<int>(timeout.count())) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return out;
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& e = list->elems[i];
+    if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0)
+      out[{e.topic, e.partition}] = e.offset;
   }
   return out;
 }

@@ -77,6 +77,12 @@ std::map<std::pair<std::string, int32_t>, Watermarks> query_watermarks(
 std::optional<std::chrono::milliseconds> round_trip(rd_kafka_t* rk,
                                                     std::chrono::milliseconds timeout);
 
+// The first (`which` = RD_KAFKA_OFFSET_BEGINNING) or end (RD_KAFKA_OFFSET_END) offsets of
+// many partitions in one request per broker; as above, a partition may be missing.
+std::map<std::pair<std::string, int32_t>, int64_t> query_offsets(
+    rd_kafka_t* rk, const std::vector<std::pair<std::string, int32_t>>& partitions, int64_t which,
+    std::chrono::milliseconds timeout);
+
 // Polls `condition` every `interval` until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds interval = std::chrono::milliseconds(100));

@@ -1,11 +1,11 @@
-// Wakes the source consumer's fetchers after backpressure.
+// Wakes the source consumer's fetchers once records have been taken from a full queue.
 //
 // librdkafka 2.0 stops fetching a partition whose prefetch queue is full and looks at it again
 // only when the broker thread serving it wakes up, which an idle thread does once a second
 // (librdkafka 2.2 added fetch.queue.backoff.ms for this). Behind a slower target the queue
-// fills on every backpressure episode, so the copy stood still for up to a second each time.
-// Any request for a broker wakes its thread: a ListOffsets request for one assigned partition
-// per leader broker is the smallest there is.
+// fills again and again, so the copy stood still for up to a second each time; a partition
+// just assigned or resumed waits the same way. Any request for a broker wakes its thread: a
+// ListOffsets request for one assigned partition per leader broker is the smallest there is.
 #pragma once
 
 #include <librdkafka/rdkafka.h>

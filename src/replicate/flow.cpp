@@ -1463,7 +1463,8 @@ struct Flow::Impl {
         from_start.emplace_back(list->elems[i].topic, list->elems[i].partition);
       }
     }
-    auto source_starts = kafka::query_watermarks(source_admin.get(), from_start, 5s);
+    auto source_starts =
+        kafka::query_offsets(source_admin.get(), from_start, RD_KAFKA_OFFSET_BEGINNING, 5s);
     for (size_t i = 0; i < n; ++i) {
       auto& tp = list->elems[i];
       auto st = std::move(states[i]);
@@ -1486,7 +1487,7 @@ struct Flow::Impl {
         tp.offset = start_offset(tp.topic, tp.partition, initial.count(tp.topic) > 0);
         if (auto low = source_starts.find({tp.topic, tp.partition});
             tp.offset == RD_KAFKA_OFFSET_BEGINNING && low != source_starts.end()) {
-          tp.offset = low->second.low;
+          tp.offset = low->second;
         }
       }
       spdlog::info(
