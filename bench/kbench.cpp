@@ -221,6 +221,16 @@ rd_kafka_t* reader(const Args& a, const std::vector<Pair>& pairs, bool low_laten
   for (const auto& p : pairs)
     rd_kafka_topic_partition_list_add(parts, p.topic.c_str(), p.partition)->offset =
         RD_KAFKA_OFFSET_BEGINNING;
+  // Absolute first offsets, as kmirror assigns: librdkafka 2.0 may look the logical one up
+  // before the partition joined its broker thread, and then retries only after 500 ms.
+  rd_kafka_topic_partition_list_t* firsts = rd_kafka_topic_partition_list_copy(parts);
+  if (rd_kafka_offsets_for_times(rk, firsts, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < firsts->cnt; ++i) {
+      if (firsts->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && firsts->elems[i].offset >= 0)
+        parts->elems[i].offset = firsts->elems[i].offset;
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(firsts);
   rd_kafka_assign(rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
   return rk;

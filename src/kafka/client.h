@@ -72,8 +72,9 @@ std::map<std::pair<std::string, int32_t>, Watermarks> query_watermarks(
     rd_kafka_t* rk, const std::vector<std::pair<std::string, int32_t>>& partitions,
     std::chrono::milliseconds timeout);
 
-// One round trip to a broker of `rk`'s cluster: a metadata request timed once the connection
-// is up (a first request opens it). nullopt when no broker answers within `timeout`.
+// One round trip to a broker of `rk`'s cluster: the shorter of two metadata requests timed
+// once the connection is up (a first request opens it). nullopt when no broker answers
+// within `timeout` (each request waits at most that long).
 std::optional<std::chrono::milliseconds> round_trip(rd_kafka_t* rk,
                                                     std::chrono::milliseconds timeout);
 

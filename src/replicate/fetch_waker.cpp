@@ -29,6 +29,11 @@ void FetchWaker::wake() {
   cv_.notify_one();
 }
 
+void FetchWaker::assignment_changed() {
+  std::lock_guard lk(mu_);
+  targets_stale_ = true;
+}
+
 uint64_t FetchWaker::rounds() const {
   std::lock_guard lk(mu_);
   return rounds_;
@@ -36,7 +41,12 @@ uint64_t FetchWaker::rounds() const {
 
 std::vector<std::pair<std::string, int32_t>> FetchWaker::targets() {
   auto now = std::chrono::steady_clock::now();
-  if (!targets_.empty() && now - targets_at_ < std::chrono::seconds(10)) return targets_;
+  bool stale = false;
+  {
+    std::lock_guard lk(mu_);
+    std::swap(stale, targets_stale_);
+  }
+  if (!stale && !targets_.empty() && now - targets_at_ < std::chrono::seconds(10)) return targets_;
   rd_kafka_topic_partition_list_t* assigned = nullptr;
   if (rd_kafka_assignment(consumer_, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return targets_;
   kafka::PartitionListPtr list(assigned);

@@ -1,4 +1,5 @@
-// Wakes the source consumer's fetchers once records have been taken from a full queue.
+// Wakes the source consumer's fetchers while records are being taken, and after partitions
+// start fetching.
 //
 // librdkafka 2.0 stops fetching a partition whose prefetch queue is full and looks at it again
 // only when the broker thread serving it wakes up, which an idle thread does once a second
@@ -30,13 +31,16 @@ class FetchWaker {
 
   // Asks for a wake-up round; never blocks. Rounds are at least `interval` apart.
   void wake();
+  // The assignment changed: the next round looks up the partitions and leaders again.
+  void assignment_changed();
   uint64_t rounds() const;
 
   static constexpr auto kDefaultInterval = std::chrono::milliseconds(50);
 
  private:
   void loop();
-  // One assigned partition per leader broker, refreshed from metadata every few seconds.
+  // One assigned partition per leader broker, looked up again every 10 s (leaders move) and
+  // after assignment_changed().
   std::vector<std::pair<std::string, int32_t>> targets();
 
   rd_kafka_t* consumer_;
@@ -48,6 +52,7 @@ class FetchWaker {
   uint64_t rounds_ = 0;
   std::vector<std::pair<std::string, int32_t>> targets_;
   std::chrono::steady_clock::time_point targets_at_{};
+  bool targets_stale_ = false;  // under mu_
   std::thread thread_;
 };
 

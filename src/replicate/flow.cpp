@@ -333,15 +333,16 @@ struct Flow::Impl {
     // Prefetch queue: as large as the in-flight limit (at most 256 MiB). Under backpressure it
     // fills and fetching stops; librdkafka 2.0 then fetches again only when its broker thread
     // wakes up (up to a second later, fetch.queue.backoff.ms came in 2.2), so the queue must
-    // carry the copy through that gap. Peak memory is about twice the limit plus librdkafka's
-    // overhead (docs/benchmarks.md).
+    // carry the copy through that gap. Peak memory is about three times the limit plus
+    // librdkafka's overhead (docs/replication.md).
     cprops["queued.max.messages.kbytes"] =
         std::to_string(std::clamp<int64_t>(limit / 1024, 1024, 262144));
     // One fetch is in flight per broker, so a long link carries at most a fetch per round trip:
     // 1 MiB per partition (librdkafka's default) held a 40 ms link to 0.6 of the copy rate
     // without delay; half of fetch.max.bytes per partition doubled it, and twice the fetch
     // gave 1.1x more again (docs/benchmarks.md). Near sources keep a quarter of the limit:
-    // each response stays in memory until its last record is taken.
+    // each response stays in memory until its last record is taken. The size is per broker:
+    // a far source with N leaders may have N such fetches in flight (measured with one).
     const auto rtt = kafka::round_trip(source_admin.get(), timeout);
     const bool long_link = rtt && *rtt >= kLongLinkRoundTrip;
     const int64_t fetch = std::clamp<int64_t>(long_link ? limit : limit / 4, 1 << 20, 52428800);
@@ -1319,6 +1320,7 @@ struct Flow::Impl {
       } else {
         kafka::check(rd_kafka_assign(rk, list), "assign");
       }
+      if (fetch_waker) fetch_waker->assignment_changed();
       wake_fetchers_for_a_while();
       std::vector<PartitionState*> waiting;
       for (int i = 0; i < list->cnt; ++i) {
@@ -1458,13 +1460,17 @@ struct Flow::Impl {
       const std::string& topic = list->elems[i].topic;
       bool from_policy = !(flow.start_offsets.count(topic) &&
                            flow.start_offsets.at(topic).count(list->elems[i].partition));
-      bool earliest = !initial.count(topic) || flow.start.kind == config::StartKind::kEarliest;
-      if (resumes[i] < 0 && !states[i]->heartbeat && from_policy && earliest) {
+      // Not for partitions waiting for their target: they are paused at once, and their
+      // first offset could be gone by the time they resume.
+      if (resumes[i] < 0 && !states[i]->heartbeat && !states[i]->waiting_target && from_policy &&
+          starts_at_beginning(initial.count(topic) > 0)) {
         from_start.emplace_back(list->elems[i].topic, list->elems[i].partition);
       }
     }
+    // Short: a partition without a leader fails the whole request, and the logical offset
+    // then still works, 500 ms later.
     auto source_starts =
-        kafka::query_offsets(source_admin.get(), from_start, RD_KAFKA_OFFSET_BEGINNING, 5s);
+        kafka::query_offsets(source_admin.get(), from_start, RD_KAFKA_OFFSET_BEGINNING, 2s);
     for (size_t i = 0; i < n; ++i) {
       auto& tp = list->elems[i];
       auto st = std::move(states[i]);
@@ -1561,11 +1567,14 @@ struct Flow::Impl {
     }
   }
 
+  // Topics found after start-up are copied from their beginning, so records written before
+  // kmirror noticed the topic are not lost.
+  bool starts_at_beginning(bool initial) const {
+    return !initial || flow.start.kind == config::StartKind::kEarliest;
+  }
+
   int64_t start_offset(const std::string& topic, int32_t partition, bool initial) {
-    // Topics found after start-up are copied from their beginning, so records written before
-    // kmirror noticed the topic are not lost.
-    if (!initial || flow.start.kind == config::StartKind::kEarliest)
-      return RD_KAFKA_OFFSET_BEGINNING;
+    if (starts_at_beginning(initial)) return RD_KAFKA_OFFSET_BEGINNING;
     if (flow.start.kind == config::StartKind::kLatest) return RD_KAFKA_OFFSET_END;
     auto q = kafka::new_partition_list(1);
     rd_kafka_topic_partition_list_add(q.get(), topic.c_str(), partition)->offset =

@@ -54,7 +54,7 @@ TEST(FetchWakerTest, AWakeRunsOneRound) {
 
 TEST(FetchWakerTest, ABurstOfWakesIsCoalesced) {
   // The main loop asks on every pass while the window is open: the brokers see a request
-  // every kInterval at most, not one per pass.
+  // every interval at most, not one per pass.
   auto rk = assigned_consumer();
   FetchWaker waker(rk.get());
   for (int i = 0; i < 1000; ++i) waker.wake();
