@@ -2,12 +2,12 @@
 
 #include <map>
 
+#include "kafka/client.h"
 #include "kafka/handles.h"
 
 namespace kmirror::replicate {
 
-FetchWaker::FetchWaker(rd_kafka_t* consumer, std::chrono::milliseconds interval)
-    : consumer_(consumer), interval_(interval) {
+FetchWaker::FetchWaker(rd_kafka_t* consumer) : consumer_(consumer) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -85,18 +85,10 @@ void FetchWaker::loop() {
     lk.unlock();
     // One request: librdkafka sends each leader its ListOffsets at once and waits for all, so
     // a round takes one round trip however many brokers there are.
-    auto wanted = targets();
-    if (!wanted.empty()) {
-      auto list = kafka::new_partition_list(static_cast<int>(wanted.size()));
-      for (const auto& [topic, partition] : wanted) {
-        rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset =
-            RD_KAFKA_OFFSET_END;
-      }
-      rd_kafka_offsets_for_times(consumer_, list.get(), 1000);
-    }
+    kafka::query_offsets(consumer_, targets(), RD_KAFKA_OFFSET_END, std::chrono::seconds(1));
     lk.lock();
     ++rounds_;
-    cv_.wait_for(lk, interval_, [&] { return stop_; });
+    cv_.wait_for(lk, kInterval, [&] { return stop_; });
   }
 }
 

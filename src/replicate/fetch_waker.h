@@ -24,18 +24,18 @@ namespace kmirror::replicate {
 
 class FetchWaker {
  public:
-  explicit FetchWaker(rd_kafka_t* consumer, std::chrono::milliseconds interval = kDefaultInterval);
+  explicit FetchWaker(rd_kafka_t* consumer);
   ~FetchWaker();
   FetchWaker(const FetchWaker&) = delete;
   FetchWaker& operator=(const FetchWaker&) = delete;
 
-  // Asks for a wake-up round; never blocks. Rounds are at least `interval` apart.
+  // Asks for a wake-up round; never blocks. Rounds are at least kInterval apart.
   void wake();
   // The assignment changed: the next round looks up the partitions and leaders again.
   void assignment_changed();
   uint64_t rounds() const;
 
-  static constexpr auto kDefaultInterval = std::chrono::milliseconds(50);
+  static constexpr auto kInterval = std::chrono::milliseconds(50);
 
  private:
   void loop();
@@ -44,7 +44,6 @@ class FetchWaker {
   std::vector<std::pair<std::string, int32_t>> targets();
 
   rd_kafka_t* consumer_;
-  const std::chrono::milliseconds interval_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool requested_ = false;

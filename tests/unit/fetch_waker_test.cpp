@@ -39,7 +39,7 @@ bool rounds_reach(const FetchWaker& waker, uint64_t n, std::chrono::milliseconds
 TEST(FetchWakerTest, DoesNothingUntilAsked) {
   auto rk = assigned_consumer();
   FetchWaker waker(rk.get());
-  std::this_thread::sleep_for(3 * FetchWaker::kDefaultInterval);
+  std::this_thread::sleep_for(3 * FetchWaker::kInterval);
   EXPECT_EQ(waker.rounds(), 0u);
 }
 
@@ -48,18 +48,18 @@ TEST(FetchWakerTest, AWakeRunsOneRound) {
   FetchWaker waker(rk.get());
   waker.wake();
   EXPECT_TRUE(rounds_reach(waker, 1, 5s));
-  std::this_thread::sleep_for(3 * FetchWaker::kDefaultInterval);
+  std::this_thread::sleep_for(3 * FetchWaker::kInterval);
   EXPECT_EQ(waker.rounds(), 1u);
 }
 
 TEST(FetchWakerTest, ABurstOfWakesIsCoalesced) {
   // The main loop asks on every pass while the window is open: the brokers see a request
-  // every interval at most, not one per pass.
+  // every kInterval at most, not one per pass.
   auto rk = assigned_consumer();
   FetchWaker waker(rk.get());
   for (int i = 0; i < 1000; ++i) waker.wake();
   EXPECT_TRUE(rounds_reach(waker, 1, 5s));
-  std::this_thread::sleep_for(3 * FetchWaker::kDefaultInterval);
+  std::this_thread::sleep_for(3 * FetchWaker::kInterval);
   EXPECT_LE(waker.rounds(), 2u);
 }
 
