@@ -156,20 +156,28 @@ std::optional<Provenance> decode(std::span<const uint8_t> bytes) {
 Provenance next_hop(const std::optional<Provenance>& existing, ClusterHash source,
                     ClusterHash target, int32_t partition, int64_t offset) {
   Provenance p;
+  next_hop(existing, source, target, partition, offset, p);
+  return p;
+}
+
+void next_hop(const std::optional<Provenance>& existing, ClusterHash source, ClusterHash target,
+              int32_t partition, int64_t offset, Provenance& out) {
+  out.visited.clear();
   if (existing && !existing->visited.empty()) {
-    p = *existing;
+    out.visited.assign(existing->visited.begin(), existing->visited.end());
+    out.origin_partition = existing->origin_partition;
+    out.origin_offset = existing->origin_offset;
     // A header written by kmirror ends with the cluster we read it from; repair it otherwise
     // (e.g. a record re-produced by an application that kept the header).
-    if (p.visited.back() != source) p.visited.push_back(source);
+    if (out.visited.back() != source) out.visited.push_back(source);
   } else {
-    p.visited.push_back(source);
-    p.origin_partition = partition;
-    p.origin_offset = offset;
+    out.visited.push_back(source);
+    out.origin_partition = partition;
+    out.origin_offset = offset;
   }
-  p.visited.push_back(target);
-  p.source_partition = partition;
-  p.source_offset = offset;
-  return p;
+  out.visited.push_back(target);
+  out.source_partition = partition;
+  out.source_offset = offset;
 }
 
 }  // namespace kmirror::core

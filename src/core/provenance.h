@@ -48,6 +48,9 @@ std::optional<Provenance> decode(std::span<const uint8_t> bytes);
 // a topic on cluster `source`. `existing` is the decoded header of the record, if any.
 Provenance next_hop(const std::optional<Provenance>& existing, ClusterHash source,
                     ClusterHash target, int32_t partition, int64_t offset);
+// The same into `out`, reusing its storage: the copy path calls it once per record.
+void next_hop(const std::optional<Provenance>& existing, ClusterHash source, ClusterHash target,
+              int32_t partition, int64_t offset, Provenance& out);
 
 // The loop rule: a record is never written into a cluster it has already been written to.
 inline bool must_skip(const std::optional<Provenance>& p, ClusterHash target) {

@@ -716,9 +716,58 @@ struct Flow::Impl {
     return it == parts.end() ? nullptr : it->second.get();
   }
 
+  // The partition of a consumed record. Records arrive in runs per partition: a one-entry
+  // cache saves the by-name lookup that showed in profiles of small records.
   PartitionState* state_of(const rd_kafka_message_t* m) {
-    return state_of(rd_kafka_topic_name(m->rkt), m->partition);
+    return cached_state(consumed_from, m->rkt, m->partition,
+                        [&] { return state_of(rd_kafka_topic_name(m->rkt), m->partition); });
   }
+
+  // The partition a delivery report (a copy on the target topic) belongs to.
+  PartitionState* state_of_copy(const rd_kafka_message_t* report) {
+    return cached_state(delivered_to, report->rkt, report->partition, [&] {
+      auto target = target_topics.find(std::string_view(rd_kafka_topic_name(report->rkt)));
+      return target == target_topics.end()
+                 ? nullptr
+                 : state_of(target->second.source_topic, report->partition);
+    });
+  }
+
+  struct StateCache {
+    const rd_kafka_topic_t* rkt = nullptr;
+    int32_t partition = -1;
+    PartitionState* state = nullptr;
+  };
+  StateCache consumed_from, delivered_to;
+
+  template <typename Lookup>
+  static PartitionState* cached_state(StateCache& cache, const rd_kafka_topic_t* rkt,
+                                      int32_t partition, Lookup lookup) {
+    if (rkt != cache.rkt || partition != cache.partition) cache = {rkt, partition, lookup()};
+    return cache.state;
+  }
+
+  // Every change of `parts` (assign, revoke, shutdown) goes through here.
+  void forget_cached_states() { consumed_from = delivered_to = {}; }
+
+  // The wall clock for per-record figures (record age, latency), read once per 256 records
+  // (clock_gettime per record showed in profiles). Every poll resets the count, since time
+  // may have passed there.
+  int64_t record_clock_ms() {
+    if (clock_reads_left-- <= 0) {
+      clock_ms = now_ms();
+      clock_reads_left = 255;
+    }
+    return clock_ms;
+  }
+  void clock_may_have_moved() { clock_reads_left = 0; }
+  // Serves delivery reports (on_delivery), waiting up to `wait_ms` for the first.
+  void serve_reports(int wait_ms) {
+    clock_may_have_moved();
+    rd_kafka_poll(producer.get(), wait_ms);
+  }
+  int64_t clock_ms = 0;
+  int clock_reads_left = 0;
 
   rd_kafka_topic_t* target_rkt(const std::string& target, const std::string& source) {
     auto& t = target_topics[target];
@@ -841,6 +890,10 @@ struct Flow::Impl {
     s->next_expected = eof->offset;
   }
 
+  // Reused for every record's provenance header (one allocation less per record).
+  core::Provenance hop;
+  std::string hop_bytes;
+
   void handle(rd_kafka_message_t* raw) {
     kafka::MessagePtr m(raw);
     if (m->err) {
@@ -880,12 +933,18 @@ struct Flow::Impl {
     s->next_expected = m->offset + 1;
     if (s->rewind_to < 0) s->rewind_to = m->offset;
     if (int64_t ts = rd_kafka_message_timestamp(m.get(), nullptr); ts > 0)
-      s->record_age_ms = now_ms() - ts;
+      s->record_age_ms = record_clock_ms() - ts;
 
     // Loop rule first: a record already written to the target is dropped before any copy.
+    // Headers are asked for once: librdkafka parses them again on every call until it finds
+    // some (an allocation each time, even for a record without headers).
     rd_kafka_headers_t* ro_headers = nullptr;
+    const bool has_headers =
+        rd_kafka_message_headers(m.get(), &ro_headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        ro_headers != nullptr;
+    if (!has_headers) ro_headers = nullptr;
     std::optional<core::Provenance> prov;
-    if (rd_kafka_message_headers(m.get(), &ro_headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (has_headers) {
       const void* value = nullptr;
       size_t size = 0;
       if (rd_kafka_header_get_last(ro_headers, core::kProvenanceHeader.data(), &value, &size) ==
@@ -920,19 +979,22 @@ struct Flow::Impl {
       return;
     }
 
+    // The record's own headers go with the copy (detached: no copy of them is made).
     rd_kafka_headers_t* headers = nullptr;
-    if (flow.provenance_headers) {
-      if (rd_kafka_message_detach_headers(m.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-          headers == nullptr) {
-        headers = rd_kafka_headers_new(1);
-      }
-      std::string encoded =
-          core::encode(core::next_hop(prov, source_hash, target_hash, m->partition, m->offset));
-      rd_kafka_header_remove(headers, core::kProvenanceHeader.data());
-      rd_kafka_header_add(headers, core::kProvenanceHeader.data(), -1, encoded.data(),
-                          encoded.size());
-    } else if (rd_kafka_message_detach_headers(m.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (has_headers &&
+        rd_kafka_message_detach_headers(m.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       headers = nullptr;
+    }
+    if (flow.provenance_headers) {
+      if (headers == nullptr) {
+        headers = rd_kafka_headers_new(1);
+      } else {
+        rd_kafka_header_remove(headers, core::kProvenanceHeader.data());
+      }
+      core::next_hop(prov, source_hash, target_hash, m->partition, m->offset, hop);
+      core::encode(hop, hop_bytes);
+      rd_kafka_header_add(headers, core::kProvenanceHeader.data(), -1, hop_bytes.data(),
+                          hop_bytes.size());
     }
 
     rd_kafka_timestamp_type_t ts_type;
@@ -966,7 +1028,7 @@ struct Flow::Impl {
       }
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        rd_kafka_poll(producer.get(), 50);
+        serve_reports(50);
         continue;
       }
       if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
@@ -1009,10 +1071,7 @@ struct Flow::Impl {
     const int64_t record_bytes = static_cast<int64_t>(report->len + report->key_len);
     inflight_bytes -= record_bytes;
     --inflight_records;
-    auto target = target_topics.find(std::string_view(rd_kafka_topic_name(report->rkt)));
-    PartitionState* s = target == target_topics.end()
-                            ? nullptr
-                            : state_of(target->second.source_topic, report->partition);
+    PartitionState* s = state_of_copy(report);
     if (s == nullptr) return;  // partition revoked meanwhile; its position was not advanced
     if (report->err == RD_KAFKA_RESP_ERR_NO_ERROR && s->heartbeat) {
       s->progress.acked(source_offset);
@@ -1031,7 +1090,7 @@ struct Flow::Impl {
       ++total_replicated;
       total_bytes += record_bytes;
       if (int64_t ts = rd_kafka_message_timestamp(report, nullptr); ts > 0) {
-        s->last_latency_ms = now_ms() - ts;
+        s->last_latency_ms = record_clock_ms() - ts;
         latency.observe(s->last_latency_ms);
       }
       return;
@@ -1210,8 +1269,10 @@ struct Flow::Impl {
     if (!txn_fatal.empty()) return false;
     auto deadline = Clock::now() + timeout;
     // The positions are known once every record of the transaction is acknowledged.
-    while (inflight_records > 0 && !txn_failed && Clock::now() < deadline)
+    while (inflight_records > 0 && !txn_failed && Clock::now() < deadline) {
+      clock_may_have_moved();
       rd_kafka_flush(producer.get(), 10);
+    }
     if (txn_failed || inflight_records > 0) {
       abort_transaction();
       return false;
@@ -1273,7 +1334,7 @@ struct Flow::Impl {
     }
     // Purged records come back as delivery reports that free them.
     auto deadline = Clock::now() + 10s;
-    while (inflight_records > 0 && Clock::now() < deadline) rd_kafka_poll(producer.get(), 10);
+    while (inflight_records > 0 && Clock::now() < deadline) serve_reports(10);
     txn_open = txn_failed = false;
     txn_bytes = 0;
     txn_copies.clear();
@@ -1302,7 +1363,7 @@ struct Flow::Impl {
   // Waits for every in-flight record (or the timeout), serving delivery reports.
   void drain(std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
-    while (inflight_records > 0 && Clock::now() < deadline) rd_kafka_poll(producer.get(), 50);
+    while (inflight_records > 0 && Clock::now() < deadline) serve_reports(50);
   }
 
   static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -1347,6 +1408,7 @@ struct Flow::Impl {
           owned.erase({s->target_topic, s->partition});
         }
         parts.erase({list->elems[i].topic, list->elems[i].partition});
+        forget_cached_states();
       }
       if (cooperative) {
         kafka::check(rd_kafka_incremental_unassign(rk, list), "incremental unassign");
@@ -1504,6 +1566,7 @@ struct Flow::Impl {
         owned.insert({st->target_topic, tp.partition});
       }
       parts[{tp.topic, tp.partition}] = std::move(st);
+      forget_cached_states();
     }
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began);
     if (took > 1s) {
@@ -1700,6 +1763,7 @@ struct Flow::Impl {
             rd_kafka_message_t* m =
                 rd_kafka_consumer_poll(consumer.get(), taken == 0 ? wait_ms : 0);
             if (m == nullptr) break;
+            if (taken == 0) clock_may_have_moved();
             handle(m);
             ++taken;
             if (inflight_bytes > flow.max_inflight_bytes) break;
@@ -1711,7 +1775,7 @@ struct Flow::Impl {
         // Records taken leave room in the prefetch queue, which librdkafka 2.0 fills again only
         // once the broker thread wakes (the waker spaces its rounds).
         if (fetch_waker && (taken > 0 || Clock::now() < wake_fetch_until)) fetch_waker->wake();
-        rd_kafka_poll(producer.get(), (taken == 0 && inflight_records > 0) ? 5 : 0);
+        serve_reports((taken == 0 && inflight_records > 0) ? 5 : 0);
         rd_kafka_poll(positions.get(), 0);
         apply_backpressure();
         auto now = Clock::now();
@@ -1802,6 +1866,7 @@ struct Flow::Impl {
       rd_kafka_purge(producer.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
       rd_kafka_poll(producer.get(), 0);
       parts.clear();
+      forget_cached_states();
       rd_kafka_flush(producer.get(), 1000);
     }
     for (auto& [name, t] : target_topics) rd_kafka_topic_destroy(t.rkt);

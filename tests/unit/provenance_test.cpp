@@ -238,6 +238,25 @@ TEST(ProvenanceNextHop, AppendsSourceWhenMissing) {
   EXPECT_EQ(p.origin_offset, 8);
 }
 
+// The copy path reuses one Provenance for every record: nothing of the previous record's
+// chain may remain in the next one.
+TEST(ProvenanceNextHop, ReusedOutputHoldsOnlyTheNewHop) {
+  Provenance reused;
+  Provenance long_chain;
+  long_chain.visited = {1, 2, 3, 4, 5};
+  long_chain.origin_partition = 9;
+  long_chain.origin_offset = 77;
+  next_hop(long_chain, 5, 6, 2, 30, reused);
+  EXPECT_EQ(reused.visited, (std::vector<ClusterHash>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(reused.origin_offset, 77);
+
+  next_hop(std::nullopt, 10, 20, 4, 99, reused);
+  EXPECT_EQ(reused, next_hop(std::nullopt, 10, 20, 4, 99));
+  EXPECT_EQ(reused.visited, (std::vector<ClusterHash>{10, 20}));
+  EXPECT_EQ(reused.origin_partition, 4);
+  EXPECT_EQ(reused.origin_offset, 99);
+}
+
 TEST(ProvenanceLoopRule, NoHeaderNeverSkips) {
   EXPECT_FALSE(must_skip(std::nullopt, 1));
 }
