@@ -1,10 +1,12 @@
 // kmirror: the command line. Exit codes: 0 done, 1 runtime failure, 2 bad configuration or
 // usage, 3 a cluster (for `status`: the instance) could not be reached.
-#include <malloc.h>
+#include <librdkafka/rdkafka.h>
+#include <mimalloc.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -15,12 +17,23 @@
 #include "config/config.h"
 #include "observe/status_cli.h"
 
+namespace {
+
+// The allocator serving malloc: mimalloc when the binary links it ahead of libc, as built.
+// `kmirror version` prints it, so a build that lost it (slower, not wrong) is visible.
+std::string allocator_in_use() {
+  void* probe = std::malloc(64);
+  const bool mimalloc = mi_is_in_heap_region(probe);
+  std::free(probe);
+  if (!mimalloc) return "glibc malloc (mimalloc is linked but does not serve malloc)";
+  const int v = mi_version();  // e.g. 209 for 2.0.9
+  return "mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." +
+         std::to_string(v % 10);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  // Fetch responses and produce requests are buffers of megabytes. glibc raises its mmap
-  // threshold to the largest such buffer freed; after that they come from the heap, where
-  // freed pages stay resident. A fixed threshold returns each one on free: peak RSS 123
-  // against 142 MiB copying 1 KiB records (docs/benchmarks.md).
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   CLI::App app{"kmirror: native replication for Apache Kafka between regions"};
   app.require_subcommand(1);
   std::string log_format = "text";
@@ -141,7 +154,8 @@ int main(int argc, char** argv) {
     if (drill_cmd->parsed()) return kmirror::cli::drill_command(dr, drill_records);
     if (translate_cmd->parsed()) return kmirror::cli::offsets_translate_command(offsets);
     if (status_cmd->parsed()) return kmirror::observe::status_command(status, stop);
-    std::cout << "kmirror " << KMIRROR_VERSION << std::endl;
+    std::cout << "kmirror " << KMIRROR_VERSION << "\nlibrdkafka " << rd_kafka_version_str()
+              << "\nallocator " << allocator_in_use() << std::endl;
     return 0;
   } catch (const kmirror::config::ConfigError& e) {
     std::cerr << "kmirror: " << e.what() << std::endl;

@@ -74,9 +74,10 @@ struct FlowConfig {
   std::chrono::milliseconds commit_interval{1000};  // how often positions are stored
   bool heartbeats = true;  // write and replicate heartbeats (latency while idle)
   std::chrono::milliseconds heartbeat_interval{1000};
-  // Backpressure limit (buffer.max_inflight_bytes). Since the fetchers are woken as soon as
-  // records are taken, 32 MiB copies as fast as 64 MiB did, at half the memory.
-  int64_t max_inflight_bytes = 32LL * 1024 * 1024;
+  // Backpressure limit (buffer.max_inflight_bytes). With the fetchers woken as soon as records
+  // are taken and mimalloc serving malloc, 16 MiB copies as fast as 32 MiB did, at 100 to 110
+  // against 140 to 190 MiB peak RSS (docs/benchmarks.md).
+  int64_t max_inflight_bytes = 16LL * 1024 * 1024;
   // Backpressure limit in records (buffer.max_inflight_records): each costs a few hundred
   // bytes of bookkeeping beyond its payload, which small records would multiply.
   int64_t max_inflight_records = 100000;

@@ -340,12 +340,13 @@ struct Flow::Impl {
     // One fetch is in flight per broker, so a long link carries at most a fetch per round trip:
     // 1 MiB per partition (librdkafka's default) held a 40 ms link to 0.6 of the copy rate
     // without delay; half of fetch.max.bytes per partition doubled it, and twice the fetch
-    // gave 1.1x more again (docs/benchmarks.md). Near sources keep a quarter of the limit:
-    // each response stays in memory until its last record is taken. The size is per broker:
-    // a far source with N leaders may have N such fetches in flight (measured with one).
+    // gave 1.1x more again (docs/benchmarks.md): a far source gets twice the limit (32 MiB at
+    // the default). Near sources keep a quarter of the limit: each response stays in memory
+    // until its last record is taken. The size is per broker: a far source with N leaders may
+    // have N such fetches in flight (measured with one).
     const auto rtt = kafka::round_trip(source_admin.get(), timeout);
     const bool long_link = rtt && *rtt >= kLongLinkRoundTrip;
-    const int64_t fetch = std::clamp<int64_t>(long_link ? limit : limit / 4, 1 << 20, 52428800);
+    const int64_t fetch = std::clamp<int64_t>(long_link ? 2 * limit : limit / 4, 1 << 20, 52428800);
     cprops["fetch.max.bytes"] = std::to_string(fetch);
     cprops["max.partition.fetch.bytes"] = std::to_string(std::max<int64_t>(fetch / 2, 1 << 20));
     if (long_link) {

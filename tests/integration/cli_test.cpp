@@ -105,6 +105,16 @@ TEST_F(CliTest, ErrorOnASecretsLineDoesNotPrintTheSecret) {
   EXPECT_EQ(output.find(secret), std::string::npos) << output;
 }
 
+// The binary is built with mimalloc serving malloc (the copy's per-record allocations cost
+// about twice as much CPU under glibc's allocator); a link change that loses it shows here.
+TEST_F(CliTest, VersionReportsMimallocServingMalloc) {
+  std::string output;
+  int rc = KmirrorProcess::run_to_end({"version"}, output, 30s);
+  EXPECT_EQ(rc, 0) << output;
+  EXPECT_NE(output.find("librdkafka 2."), std::string::npos) << output;
+  EXPECT_NE(output.find("allocator mimalloc 2."), std::string::npos) << output;
+}
+
 TEST_F(CliTest, MissingConfigurationFile) {
   std::string output;
   int rc =

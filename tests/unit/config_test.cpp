@@ -158,7 +158,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(f.replication_factor, -1);
   EXPECT_EQ(f.sync_interval, 10s);
   EXPECT_EQ(f.commit_interval, 1s);
-  EXPECT_EQ(f.max_inflight_bytes, 32LL << 20);
+  EXPECT_EQ(f.max_inflight_bytes, 16LL << 20);
   EXPECT_EQ(f.max_inflight_records, 100000);
   EXPECT_TRUE(f.producer_properties.empty());
   EXPECT_TRUE(f.consumer_properties.empty());
@@ -173,7 +173,7 @@ TEST(ConfigTest, EmptySectionsMeanDefaults) {
                          "    topics:\n    buffer:\n    producer:\n    consumer: {}\n"
                          "http:\n");
   EXPECT_EQ(c.flows[0].topics_include, std::vector<std::string>{".*"});
-  EXPECT_EQ(c.flows[0].max_inflight_bytes, 32LL << 20);
+  EXPECT_EQ(c.flows[0].max_inflight_bytes, 16LL << 20);
   EXPECT_EQ(c.http.bind, "127.0.0.1:9644");
 }
 
