@@ -361,11 +361,10 @@ struct Flow::Impl {
           flow.id, rtt->count(), fetch >> 20, queue >> 20);
     }
     // librdkafka stops fetching a partition holding this many queued records, whatever their
-    // size. Before the fetchers were woken, its default of 100,000 held 100-byte records to
-    // 0.4x the limit's rate; now it copies them as fast as 300,000 did, at 118 against 209 MiB
-    // peak RSS (each queued record costs a few hundred bytes beyond its payload;
-    // docs/benchmarks.md).
-    cprops["queued.min.messages"] = "100000";
+    // size: as many as may be in flight. Each queued record costs a few hundred bytes beyond
+    // its payload; with the fetchers woken, 50,000 copied 100-byte records faster than
+    // 100,000 and 300,000 did, at 95 against 131 and 209 MiB peak RSS (docs/benchmarks.md).
+    cprops["queued.min.messages"] = std::to_string(flow.max_inflight_records);
     for (const auto& [k, v] : flow.consumer_properties) cprops[k] = v;
     auto cconf = kafka::make_conf(cprops);
     rd_kafka_conf_set_rebalance_cb(cconf.get(), &Impl::rebalance_cb);

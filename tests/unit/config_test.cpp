@@ -159,7 +159,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(f.sync_interval, 10s);
   EXPECT_EQ(f.commit_interval, 1s);
   EXPECT_EQ(f.max_inflight_bytes, 16LL << 20);
-  EXPECT_EQ(f.max_inflight_records, 100000);
+  EXPECT_EQ(f.max_inflight_records, 50000);
   EXPECT_TRUE(f.producer_properties.empty());
   EXPECT_TRUE(f.consumer_properties.empty());
   EXPECT_TRUE(c.clusters[0].properties.empty());
