@@ -23,7 +23,7 @@ namespace {
 // `kmirror version` prints it, so a build that lost it (slower, not wrong) is visible.
 std::string allocator_in_use() {
   void* probe = std::malloc(64);
-  const bool mimalloc = mi_is_in_heap_region(probe);
+  const bool mimalloc = mi_check_owned(probe);
   std::free(probe);
   if (!mimalloc) return "glibc malloc (mimalloc is linked but does not serve malloc)";
   const int v = mi_version();  // e.g. 209 for 2.0.9

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 
@@ -366,6 +367,17 @@ struct Flow::Impl {
     // 100,000 and 300,000 did, at 95 against 131 and 209 MiB peak RSS (docs/benchmarks.md).
     cprops["queued.min.messages"] = std::to_string(flow.max_inflight_records);
     for (const auto& [k, v] : flow.consumer_properties) cprops[k] = v;
+    // librdkafka refuses a consumer whose fetch.max.bytes is below message.max.bytes (which
+    // a cluster's properties may raise): the fetch grows to it unless the user set it.
+    if (auto mmb = cprops.find("message.max.bytes");
+        mmb != cprops.end() && !flow.consumer_properties.count("fetch.max.bytes")) {
+      try {
+        if (std::stoll(mmb->second) > std::stoll(cprops["fetch.max.bytes"]))
+          cprops["fetch.max.bytes"] = mmb->second;
+      } catch (const std::exception&) {
+        // not a number: librdkafka names the bad property when the consumer is made
+      }
+    }
     auto cconf = kafka::make_conf(cprops);
     rd_kafka_conf_set_rebalance_cb(cconf.get(), &Impl::rebalance_cb);
     rd_kafka_conf_set_throttle_cb(cconf.get(), &Impl::throttle_cb);
@@ -986,6 +998,20 @@ struct Flow::Impl {
       return;
     }
 
+    if (flow.provenance_headers) {
+      core::next_hop(prov, source_hash, target_hash, m->partition, m->offset, hop);
+      try {
+        core::encode(hop, hop_bytes);
+      } catch (const std::invalid_argument& e) {
+        // A header already listing kMaxVisited clusters: no valid next hop can be written.
+        s->progress.sent(m->offset);  // never acknowledged: the position stays before it
+        fail_partition(*s, "record at offset " + std::to_string(m->offset) +
+                               " cannot get a provenance header (" + e.what() +
+                               "); its header was written by another tool or a mesh larger "
+                               "than kmirror supports");
+        return;
+      }
+    }
     // The record's own headers go with the copy (detached: no copy of them is made).
     rd_kafka_headers_t* headers = nullptr;
     if (has_headers &&
@@ -998,8 +1024,6 @@ struct Flow::Impl {
       } else {
         rd_kafka_header_remove(headers, core::kProvenanceHeader.data());
       }
-      core::next_hop(prov, source_hash, target_hash, m->partition, m->offset, hop);
-      core::encode(hop, hop_bytes);
       rd_kafka_header_add(headers, core::kProvenanceHeader.data(), -1, hop_bytes.data(),
                           hop_bytes.size());
     }
@@ -1332,6 +1356,7 @@ struct Flow::Impl {
   void abort_transaction() {
     ++errors["transaction_abort"];
     if (txn_open) {
+      clock_may_have_moved();  // the abort flushes: reports of records already sent arrive
       auto outcome = txn_call([&] { return rd_kafka_abort_transaction(producer.get(), 30000); },
                               Clock::now() + 60s, nullptr);
       if (outcome.result != TxnResult::kOk) {
@@ -1380,6 +1405,7 @@ struct Flow::Impl {
 
   void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                     rd_kafka_topic_partition_list_t* list) {
+    clock_may_have_moved();  // served inside a poll; working out positions can take seconds
     bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       assign(list);
@@ -1762,6 +1788,7 @@ struct Flow::Impl {
     publish_status("replicating");
     try {
       while (!stop && !self_stop) {
+        clock_may_have_moved();
         apply_plans();
         int taken = 0;
         if (!backpressure) {
@@ -1770,7 +1797,6 @@ struct Flow::Impl {
             rd_kafka_message_t* m =
                 rd_kafka_consumer_poll(consumer.get(), taken == 0 ? wait_ms : 0);
             if (m == nullptr) break;
-            if (taken == 0) clock_may_have_moved();
             handle(m);
             ++taken;
             if (inflight_bytes > flow.max_inflight_bytes) break;
