@@ -75,8 +75,9 @@ struct FlowConfig {
   bool heartbeats = true;  // write and replicate heartbeats (latency while idle)
   std::chrono::milliseconds heartbeat_interval{1000};
   // Backpressure limit (buffer.max_inflight_bytes). With the fetchers woken as soon as records
-  // are taken and mimalloc serving malloc, 16 MiB copies as fast as 32 MiB did, at 100 to 110
-  // against 140 to 190 MiB peak RSS (docs/benchmarks.md).
+  // are taken and mimalloc serving malloc, 16 MiB copied as fast as 32 MiB did, at 100 to 110
+  // against 140 to 190 MiB peak RSS with a prefetch queue of one limit (98 to 131 MiB with
+  // today's queue of two; docs/benchmarks.md).
   int64_t max_inflight_bytes = 16LL * 1024 * 1024;
   // Backpressure limit in records (buffer.max_inflight_records): each costs a few hundred
   // bytes of bookkeeping beyond its payload, which small records would multiply.

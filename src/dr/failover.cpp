@@ -185,19 +185,11 @@ bool flow_runs_elsewhere(rd_kafka_t* source, const config::FlowConfig& flow) {
 int64_t records_to_copy(const config::ClusterConfig& source, const std::string& topic, int32_t p,
                         int64_t from, int64_t to, core::ClusterHash target) {
   int64_t n = 0;
-  kafka::read_range(
-      source.client_properties(), topic, p, from, to, 30s, [&](const rd_kafka_message_t* m) {
-        rd_kafka_headers_t* hdrs = nullptr;
-        const void* v = nullptr;
-        size_t size = 0;
-        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &v, &size) ==
-                RD_KAFKA_RESP_ERR_NO_ERROR) {
-          auto prov = core::decode({static_cast<const uint8_t*>(v), size});
-          if (core::must_skip(prov, target)) return;
-        }
-        ++n;
-      });
+  kafka::read_range(source.client_properties(), topic, p, from, to, 30s,
+                    [&](const rd_kafka_message_t* m) {
+                      if (core::must_skip(kafka::provenance_of(m), target)) return;
+                      ++n;
+                    });
   return n;
 }
 
@@ -235,15 +227,7 @@ core::ClusterHash infer_source(const config::ClusterConfig& target,
     kafka::read_range(
         props, p.target_topic, p.partition, std::max<int64_t>(0, hw - 200), hw, 20s,
         [&](const rd_kafka_message_t* m) {
-          rd_kafka_headers_t* hdrs = nullptr;
-          const void* v = nullptr;
-          size_t size = 0;
-          if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-              rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &v, &size) !=
-                  RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return;
-          }
-          auto prov = core::decode({static_cast<const uint8_t*>(v), size});
+          auto prov = kafka::provenance_of(m);
           if (prov && prov->visited.size() >= 2 && prov->visited.back() == target_hash) {
             found = prov->visited[prov->visited.size() - 2];
           }

@@ -33,4 +33,22 @@ bool read_range(const Properties& props, const std::string& topic, int32_t parti
   return false;
 }
 
+std::optional<core::Provenance> provenance_in(const rd_kafka_headers_t* hdrs) {
+  const void* value = nullptr;
+  size_t size = 0;
+  if (hdrs == nullptr ||
+      rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &value, &size) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      value == nullptr) {
+    return std::nullopt;
+  }
+  return core::decode({static_cast<const uint8_t*>(value), size});
+}
+
+std::optional<core::Provenance> provenance_of(const rd_kafka_message_t* m) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+  return provenance_in(hdrs);
+}
+
 }  // namespace kmirror::kafka

@@ -766,7 +766,7 @@ struct Flow::Impl {
     return cache.state;
   }
 
-  // Every change of `parts` (assign, revoke, shutdown) goes through here.
+  // Called after every change of `parts` (assign, revoke, shutdown).
   void forget_cached_states() { consumed_from = delivered_to = {}; }
 
   // The wall clock for per-record figures (record age, latency), read once per 256 records
@@ -959,19 +959,8 @@ struct Flow::Impl {
     // some (an allocation each time, even for a record without headers).
     rd_kafka_headers_t* ro_headers = nullptr;
     const bool has_headers =
-        rd_kafka_message_headers(m.get(), &ro_headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        ro_headers != nullptr;
-    if (!has_headers) ro_headers = nullptr;
-    std::optional<core::Provenance> prov;
-    if (has_headers) {
-      const void* value = nullptr;
-      size_t size = 0;
-      if (rd_kafka_header_get_last(ro_headers, core::kProvenanceHeader.data(), &value, &size) ==
-              RD_KAFKA_RESP_ERR_NO_ERROR &&
-          value != nullptr) {
-        prov = core::decode({static_cast<const uint8_t*>(value), size});
-      }
-    }
+        rd_kafka_message_headers(m.get(), &ro_headers) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    const std::optional<core::Provenance> prov = kafka::provenance_in(ro_headers);
     if (s->heartbeat &&
         !is_own_heartbeat({static_cast<const char*>(m->key), m->key ? m->key_len : 0}, flow.id,
                           prov, source_hash)) {
@@ -1629,22 +1618,14 @@ struct Flow::Impl {
     }
     if (stored < 0 || !frontier || *frontier < stored) return stored;
     int64_t resume = *frontier + 1;
-    bool complete = kafka::read_range(
-        base_props(source_cluster, "verify"), s.source_topic, s.partition, stored, *frontier + 1,
-        60s, [&](const rd_kafka_message_t* m) {
-          if (m->offset >= resume) return;
-          if (offset_maps->recorded(s.target_topic, s.partition, m->offset)) return;
-          rd_kafka_headers_t* hdrs = nullptr;
-          std::optional<core::Provenance> prov;
-          const void* value = nullptr;
-          size_t size = 0;
-          if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-              rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &value, &size) ==
-                  RD_KAFKA_RESP_ERR_NO_ERROR) {
-            prov = core::decode({static_cast<const uint8_t*>(value), size});
-          }
-          if (!skippable(prov)) resume = m->offset;
-        });
+    bool complete =
+        kafka::read_range(base_props(source_cluster, "verify"), s.source_topic, s.partition, stored,
+                          *frontier + 1, 60s, [&](const rd_kafka_message_t* m) {
+                            if (m->offset >= resume) return;
+                            if (offset_maps->recorded(s.target_topic, s.partition, m->offset))
+                              return;
+                            if (!skippable(kafka::provenance_of(m))) resume = m->offset;
+                          });
     if (!complete) return stored;
     if (resume > stored) {
       spdlog::info(

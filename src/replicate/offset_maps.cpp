@@ -114,15 +114,7 @@ std::optional<int64_t> OffsetMaps::catch_up(const std::string& topic, int32_t pa
   size_t found = 0;
   bool complete = kafka::read_range(
       target_props_, topic, partition, from, w.high, timeout, [&](const rd_kafka_message_t* m) {
-        rd_kafka_headers_t* hdrs = nullptr;
-        if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-        const void* value = nullptr;
-        size_t size = 0;
-        if (rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &value, &size) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR) {
-          return;
-        }
-        auto prov = core::decode({static_cast<const uint8_t*>(value), size});
+        auto prov = kafka::provenance_of(m);
         // Only this flow's copies: last written here, by a hop from our source.
         if (!prov || prov->visited.size() < 2 || prov->visited.back() != target_hash_ ||
             prov->visited[prov->visited.size() - 2] != source_hash_ ||
