@@ -58,7 +58,7 @@ constexpr size_t kMaxFlowIdLength = 200;       // it names consumer groups and s
 constexpr std::array<std::string_view, 3> kTopKeys = {"clusters", "flows", "http"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"name", "bootstrap_servers",
                                                           "properties"};
-constexpr std::array<std::string_view, 21> kFlowKeys = {"source",
+constexpr std::array<std::string_view, 22> kFlowKeys = {"source",
                                                         "target",
                                                         "id",
                                                         "topics",
@@ -78,7 +78,8 @@ constexpr std::array<std::string_view, 21> kFlowKeys = {"source",
                                                         "transaction",
                                                         "producer",
                                                         "consumer",
-                                                        "acls"};
+                                                        "acls",
+                                                        "source_connections"};
 constexpr std::array<std::string_view, 2> kPatternKeys = {"include", "exclude"};
 constexpr std::array<std::string_view, 2> kBufferKeys = {"max_inflight_bytes",
                                                          "max_inflight_records"};
@@ -785,6 +786,20 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
     if (const Entry* e = t.find("max_bytes")) {
       flow.transaction_max_bytes =
           size_of(*e, "max_bytes", txn_where, 1LL << 10, "so a transaction holds a record");
+    }
+  }
+  if (const Entry* e = map.find("source_connections")) {
+    static const std::string kFix =
+        "use auto, or a number of connections from 1 to " + std::to_string(kMaxSourceConnections);
+    std::string v = string_value(*e, where, kFix);
+    if (v == "auto") {
+      flow.source_connections = 0;
+    } else {
+      auto n = parse_int(v);
+      if (!n || *n < 1 || *n > kMaxSourceConnections) {
+        fail(e->line(), "invalid source_connections " + quote(v) + " " + where, kFix);
+      }
+      flow.source_connections = static_cast<int>(*n);
     }
   }
   if (const Entry* e = map.find("producer")) flow.producer_properties = properties(*e, where);

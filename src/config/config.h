@@ -52,6 +52,9 @@ struct AclConfig {
   bool copy_allow_write = false;
 };
 
+// source_connections: at most this many consumers per flow.
+inline constexpr int kMaxSourceConnections = 16;
+
 struct FlowConfig {
   std::string source;  // cluster name
   std::string target;  // cluster name
@@ -87,6 +90,11 @@ struct FlowConfig {
   // comes first (transaction.interval, transaction.max_bytes).
   std::chrono::milliseconds transaction_interval{100};
   int64_t transaction_max_bytes = 16LL * 1024 * 1024;
+  // Source consumers of the flow (source_connections), each with its own connection to every
+  // source broker and its share of the partitions; 0 (auto): one, or kLongLinkConnections when
+  // the source is a long round trip away. librdkafka keeps one fetch in flight per broker
+  // connection, so over a long link one connection carries at most a fetch per round trip.
+  int source_connections = 0;
   std::map<std::string, std::string> producer_properties;  // extra librdkafka producer props
   std::map<std::string, std::string> consumer_properties;  // extra librdkafka consumer props
   AclConfig acls;

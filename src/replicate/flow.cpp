@@ -1,8 +1,13 @@
 #include "replicate/flow.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -85,6 +90,7 @@ struct Flow::Impl {
     int64_t rewind_to = -1;      // exactly-once: where to re-read from if the open txn aborts
     int64_t target_floor = 0;    // target offset where copies of this source incarnation begin
     int64_t max_message_bytes = 1048588;
+    rd_kafka_t* consumer = nullptr;  // the lane's consumer that fetches it
     bool failed = false;
     bool waiting_target = false;  // the target partition does not exist yet
     bool heartbeat = false;       // of the heartbeat topic: not a user record
@@ -103,8 +109,20 @@ struct Flow::Impl {
   std::set<core::ClusterHash> not_relayed;
   bool relay_none = false;
 
-  kafka::KafkaPtr consumer;                 // source: records, through the flow's consumer group
-  std::unique_ptr<FetchWaker> fetch_waker;  // null when KMIRROR_FETCH_WAKEUP=0 (measurements)
+  // Source consumers, each with its own connections (source_connections): a long link carries
+  // one fetch per round trip and connection. The first is the flow's member of its consumer
+  // group and is assigned every partition the group gives this instance; it fetches its share
+  // and keeps the others paused, which the other lanes fetch by manual assignment. Extra group
+  // members would cost a rebalance per lane at start (a second or more over a long link).
+  struct Lane {
+    kafka::KafkaPtr consumer;
+    std::unique_ptr<FetchWaker> fetch_waker;  // null when KMIRROR_FETCH_WAKEUP=0 (measurements)
+  };
+  std::vector<Lane> lanes;
+  rd_kafka_t* group_member() const { return lanes.front().consumer.get(); }
+  // Several lanes: librdkafka writes to this pipe when a lane's queue gets something, so the
+  // copy thread can wait for any lane.
+  std::array<int, 2> lanes_ready{-1, -1};
   // Until then, the fetchers are woken even while no record arrives: partitions just assigned,
   // resumed or sought start fetching only when their broker thread wakes up.
   Clock::time_point wake_fetch_until{};
@@ -169,6 +187,8 @@ struct Flow::Impl {
   static constexpr auto kPauseAfterBackpressure = 5s;
   // A source this far away gets larger fetches (a region apart, not a rack apart).
   static constexpr auto kLongLinkRoundTrip = 10ms;
+  // Source connections of a far source at source_connections: auto.
+  static constexpr int kLongLinkConnections = 3;
   const std::atomic<bool>* stop_flag = nullptr;
 
   // Exactly-once: records and positions go to the target in one transaction.
@@ -246,6 +266,31 @@ struct Flow::Impl {
     return std::string(" (if they are right: librdkafka ") + rd_kafka_version_str() +
            " cannot use SCRAM with Kafka 4 brokers, fixed in librdkafka 2.6.1; use PLAIN over "
            "TLS or a newer librdkafka)";
+  }
+
+  void make_lanes(kafka::Properties props, int connections) {
+    const char* wakeup = std::getenv("KMIRROR_FETCH_WAKEUP");
+    const bool wake_fetchers = wakeup == nullptr || std::string(wakeup) != "0";
+    if (connections > 1 && pipe2(lanes_ready.data(), O_NONBLOCK | O_CLOEXEC) != 0)
+      throw std::runtime_error(std::string("cannot create a pipe: ") + strerror(errno));
+    const std::string client_id = props["client.id"];
+    for (int i = 0; i < connections; ++i) {
+      if (i > 0) props["client.id"] = client_id + "-" + std::to_string(i + 1);
+      auto conf = kafka::make_conf(props);
+      rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::rebalance_cb);
+      rd_kafka_conf_set_throttle_cb(conf.get(), &Impl::throttle_cb);
+      rd_kafka_conf_set_opaque(conf.get(), this);
+      Lane lane;
+      lane.consumer = kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf));
+      rd_kafka_poll_set_consumer(lane.consumer.get());
+      if (connections > 1) {
+        rd_kafka_queue_t* q = rd_kafka_queue_get_consumer(lane.consumer.get());
+        rd_kafka_queue_io_event_enable(q, lanes_ready[1], "1", 1);
+        rd_kafka_queue_destroy(q);
+      }
+      if (wake_fetchers) lane.fetch_waker = std::make_unique<FetchWaker>(lane.consumer.get());
+      lanes.push_back(std::move(lane));
+    }
   }
 
   void connect(std::chrono::milliseconds timeout) {
@@ -347,25 +392,34 @@ struct Flow::Impl {
     // have N such fetches in flight (measured with one).
     const auto rtt = kafka::round_trip(source_admin.get(), timeout);
     const bool long_link = rtt && *rtt >= kLongLinkRoundTrip;
-    const int64_t fetch = std::clamp<int64_t>(long_link ? 2 * limit : limit / 4, 1 << 20, 52428800);
+    // Several connections share the fetch and queue sizes below, so memory stays as it is.
+    const int connections = flow.source_connections > 0 ? flow.source_connections
+                            : long_link                 ? kLongLinkConnections
+                                                        : 1;
+    const int64_t fetch =
+        std::clamp<int64_t>((long_link ? 2 * limit : limit / 4) / connections, 1 << 20, 52428800);
     cprops["fetch.max.bytes"] = std::to_string(fetch);
     cprops["max.partition.fetch.bytes"] = std::to_string(std::max<int64_t>(fetch / 2, 1 << 20));
     // A long link queues a whole fetch beyond the limit: librdkafka sends the next fetch only
     // once the queue is below this, and a queue no larger than one response ran dry during
     // every round trip (48 against 16 MiB: 1.3x on the 40 ms link, same peak RSS).
-    const int64_t queue = limit + (long_link ? fetch : limit);
+    const int64_t queue = limit / connections + (long_link ? fetch : limit / connections);
     cprops["queued.max.messages.kbytes"] =
         std::to_string(std::clamp<int64_t>(queue / 1024, 1024, 262144));
     if (long_link) {
       spdlog::info(
-          "flow {}: source round trip {} ms: long link, fetches of up to {} MiB, {} MiB queued",
-          flow.id, rtt->count(), fetch >> 20, queue >> 20);
+          "flow {}: source round trip {} ms: long link, {} connection(s), fetches of up to {} "
+          "MiB, {} MiB queued each",
+          flow.id, rtt->count(), connections, fetch >> 20, queue >> 20);
+    } else if (connections > 1) {
+      spdlog::info("flow {}: {} source connections", flow.id, connections);
     }
     // librdkafka stops fetching a partition holding this many queued records, whatever their
     // size: as many as may be in flight. Each queued record costs a few hundred bytes beyond
     // its payload; with the fetchers woken, 50,000 copied 100-byte records faster than
     // 100,000 and 300,000 did, at 95 against 131 and 209 MiB peak RSS (docs/benchmarks.md).
-    cprops["queued.min.messages"] = std::to_string(flow.max_inflight_records);
+    cprops["queued.min.messages"] =
+        std::to_string(std::max<int64_t>(flow.max_inflight_records / connections, 1000));
     for (const auto& [k, v] : flow.consumer_properties) cprops[k] = v;
     // librdkafka refuses a consumer whose fetch.max.bytes is below message.max.bytes (which
     // a cluster's properties may raise): the fetch grows to it unless the user set it.
@@ -378,14 +432,7 @@ struct Flow::Impl {
         // not a number: librdkafka names the bad property when the consumer is made
       }
     }
-    auto cconf = kafka::make_conf(cprops);
-    rd_kafka_conf_set_rebalance_cb(cconf.get(), &Impl::rebalance_cb);
-    rd_kafka_conf_set_throttle_cb(cconf.get(), &Impl::throttle_cb);
-    rd_kafka_conf_set_opaque(cconf.get(), this);
-    consumer = kafka::make_client(kafka::ClientKind::kConsumer, std::move(cconf));
-    rd_kafka_poll_set_consumer(consumer.get());
-    if (const char* v = std::getenv("KMIRROR_FETCH_WAKEUP"); v == nullptr || std::string(v) != "0")
-      fetch_waker = std::make_unique<FetchWaker>(consumer.get());
+    make_lanes(cprops, connections);
 
     auto pprops = base_props(target_cluster, "producer");
     pprops["enable.idempotence"] = "true";
@@ -802,15 +849,20 @@ struct Flow::Impl {
 
   void pause(const std::vector<PartitionState*>& states, bool resume) {
     if (states.empty()) return;
-    auto list = kafka::new_partition_list(static_cast<int>(states.size()));
-    for (auto* s : states)
-      rd_kafka_topic_partition_list_add(list.get(), s->source_topic.c_str(), s->partition);
-    if (resume) {
-      rd_kafka_resume_partitions(consumer.get(), list.get());
-      wake_fetchers_for_a_while();
-    } else {
-      rd_kafka_pause_partitions(consumer.get(), list.get());
+    for (const auto& lane : lanes) {
+      auto list = kafka::new_partition_list(static_cast<int>(states.size()));
+      for (auto* s : states) {
+        if (s->consumer == lane.consumer.get())
+          rd_kafka_topic_partition_list_add(list.get(), s->source_topic.c_str(), s->partition);
+      }
+      if (list->cnt == 0) continue;
+      if (resume) {
+        rd_kafka_resume_partitions(lane.consumer.get(), list.get());
+      } else {
+        rd_kafka_pause_partitions(lane.consumer.get(), list.get());
+      }
     }
+    if (resume) wake_fetchers_for_a_while();
   }
 
   void fail_partition(PartitionState& s, const std::string& why) {
@@ -874,13 +926,13 @@ struct Flow::Impl {
     if (topics != subscribed) {
       subscribed = topics;
       if (topics.empty()) {
-        rd_kafka_unsubscribe(consumer.get());
+        rd_kafka_unsubscribe(group_member());
         return;
       }
       auto list = kafka::new_partition_list(static_cast<int>(topics.size()));
       for (const auto& t : topics)
         rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
-      kafka::check(rd_kafka_subscribe(consumer.get(), list.get()), "subscribe");
+      kafka::check(rd_kafka_subscribe(group_member(), list.get()), "subscribe");
       spdlog::info("flow {}: replicating {} topic(s)", flow.id, topics.size());
     }
   }
@@ -890,7 +942,7 @@ struct Flow::Impl {
     rd_kafka_topic_partition_list_add(list.get(), s.source_topic.c_str(), s.partition)->offset =
         offset;
     wake_fetchers_for_a_while();
-    if (rd_kafka_error_t* err = rd_kafka_seek_partitions(consumer.get(), list.get(), 5000)) {
+    if (rd_kafka_error_t* err = rd_kafka_seek_partitions(s.consumer, list.get(), 5000)) {
       spdlog::warn("flow {}: seek {} to {} failed: {}", flow.id,
                    tp_name(s.source_topic, s.partition), offset, rd_kafka_error_string(err));
       rd_kafka_error_destroy(err);
@@ -899,10 +951,10 @@ struct Flow::Impl {
 
   // Caught up with the partition: offsets between the last record and the end are transaction
   // markers (or records of aborted transactions), done without a copy.
-  void reached_end(const rd_kafka_message_t* eof) {
+  void reached_end(const rd_kafka_message_t* eof, const rd_kafka_t* from) {
     PartitionState* s = state_of(eof);
-    if (s == nullptr || s->failed || s->waiting_target || s->next_expected < 0 ||
-        eof->offset <= s->next_expected) {
+    if (s == nullptr || s->consumer != from || s->failed || s->waiting_target ||
+        s->next_expected < 0 || eof->offset <= s->next_expected) {
       return;
     }
     s->progress.skipped(eof->offset - 1);
@@ -913,11 +965,12 @@ struct Flow::Impl {
   core::Provenance hop;
   std::string hop_bytes;
 
-  void handle(rd_kafka_message_t* raw) {
+  // A record or event from lane `from`.
+  void handle(rd_kafka_message_t* raw, const rd_kafka_t* from) {
     kafka::MessagePtr m(raw);
     if (m->err) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        reached_end(m.get());
+        reached_end(m.get(), from);
         return;
       }
       // Just created by the heartbeat thread: the consumer's metadata catches up by itself.
@@ -926,16 +979,20 @@ struct Flow::Impl {
               std::string_view::npos) {
         return;
       }
-      char buf[512];
-      if (rd_kafka_fatal_error(consumer.get(), buf, sizeof(buf)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        throw std::runtime_error("source consumer failed fatally: " + std::string(buf));
+      for (const auto& lane : lanes) {
+        char buf[512];
+        if (rd_kafka_fatal_error(lane.consumer.get(), buf, sizeof(buf)) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+          throw std::runtime_error("source consumer failed fatally: " + std::string(buf));
+        }
       }
       ++errors["consume"];
       spdlog::warn("flow {}: source: {}", flow.id, rd_kafka_message_errstr(m.get()));
       return;
     }
     PartitionState* s = state_of(m.get());
-    if (s == nullptr || s->failed) return;
+    // Another lane's partition (the group member holds it paused): that lane fetches it.
+    if (s == nullptr || s->failed || s->consumer != from) return;
     if (s->waiting_target) {
       // Fetched before the pause took effect: dropped here, re-read from here on resume.
       if (s->next_expected < 0) s->next_expected = m->offset;
@@ -1372,8 +1429,8 @@ struct Flow::Impl {
     std::map<OffsetMaps::Key, int64_t> lows;
     for (auto& [key, s] : parts) {
       int64_t low = -1, high = -1;
-      if (rd_kafka_get_watermark_offsets(consumer.get(), s->source_topic.c_str(), s->partition,
-                                         &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      if (rd_kafka_get_watermark_offsets(s->consumer, s->source_topic.c_str(), s->partition, &low,
+                                         &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
           low > 0) {
         lows[{s->target_topic, s->partition}] = low;
       }
@@ -1398,12 +1455,25 @@ struct Flow::Impl {
     bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       assign(list);
-      if (cooperative) {
-        kafka::check(rd_kafka_incremental_assign(rk, list), "incremental assign");
-      } else {
-        kafka::check(rd_kafka_assign(rk, list), "assign");
+      // The other lanes' partitions: fetched by them from the same offsets; the group
+      // member holds them paused (from their end, so nothing is fetched before the pause).
+      std::vector<kafka::PartitionListPtr> by_lane = split_by_lane(list);
+      for (int i = 0; i < list->cnt; ++i) {
+        auto* s = state_of(list->elems[i].topic, list->elems[i].partition);
+        if (s != nullptr && s->consumer != rk) list->elems[i].offset = RD_KAFKA_OFFSET_END;
       }
-      if (fetch_waker) fetch_waker->assignment_changed();
+      for (size_t i = 0; i < lanes.size(); ++i) {
+        rd_kafka_t* lane = lanes[i].consumer.get();
+        rd_kafka_topic_partition_list_t* part = i == 0 ? list : by_lane[i].get();
+        if (i > 0 && part->cnt == 0) continue;
+        if (cooperative) {
+          kafka::check(rd_kafka_incremental_assign(lane, part), "incremental assign");
+        } else {
+          kafka::check(rd_kafka_assign(lane, part), "assign");
+        }
+        if (i > 0) rd_kafka_pause_partitions(rk, part);
+        if (lanes[i].fetch_waker) lanes[i].fetch_waker->assignment_changed();
+      }
       wake_fetchers_for_a_while();
       std::vector<PartitionState*> waiting;
       for (int i = 0; i < list->cnt; ++i) {
@@ -1413,6 +1483,8 @@ struct Flow::Impl {
       pause(waiting, false);
     } else {
       bool lost = rd_kafka_assignment_lost(rk) != 0;
+      // Before their states go: which lane fetches each.
+      std::vector<kafka::PartitionListPtr> by_lane = split_by_lane(list);
       if (lost && exactly_once && txn_open) abort_transaction();
       if (!lost) {
         // Hand the partitions over with their positions stored: the next owner resumes there.
@@ -1432,10 +1504,15 @@ struct Flow::Impl {
         parts.erase({list->elems[i].topic, list->elems[i].partition});
         forget_cached_states();
       }
-      if (cooperative) {
-        kafka::check(rd_kafka_incremental_unassign(rk, list), "incremental unassign");
-      } else {
-        rd_kafka_assign(rk, nullptr);
+      for (size_t i = 0; i < lanes.size(); ++i) {
+        rd_kafka_t* lane = lanes[i].consumer.get();
+        if (i > 0 && by_lane[i]->cnt == 0) continue;
+        if (cooperative) {
+          kafka::check(rd_kafka_incremental_unassign(lane, i == 0 ? list : by_lane[i].get()),
+                       "incremental unassign");
+        } else {
+          rd_kafka_assign(lane, nullptr);
+        }
       }
       spdlog::info("flow {}: {} partition(s) {}", flow.id, list->cnt, lost ? "lost" : "revoked");
     }
@@ -1443,6 +1520,46 @@ struct Flow::Impl {
 
   // Sets each newly assigned partition's start offset from the position stored in the target
   // cluster, or from the flow's start policy when none is stored.
+  // The partitions of `list` each lane other than the group member fetches, with their
+  // offsets (index 0 stays empty).
+  std::vector<kafka::PartitionListPtr> split_by_lane(const rd_kafka_topic_partition_list_t* list) {
+    std::vector<kafka::PartitionListPtr> by_lane;
+    for (size_t i = 0; i < lanes.size(); ++i)
+      by_lane.push_back(kafka::new_partition_list(list->cnt));
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& tp = list->elems[i];
+      auto* s = state_of(tp.topic, tp.partition);
+      if (s == nullptr || s->consumer == group_member()) continue;
+      for (size_t l = 1; l < lanes.size(); ++l) {
+        if (lanes[l].consumer.get() == s->consumer)
+          rd_kafka_topic_partition_list_add(by_lane[l].get(), tp.topic, tp.partition)->offset =
+              tp.offset;
+      }
+    }
+    return by_lane;
+  }
+
+  // 1 for the group member, 2 for the next lane...
+  size_t lane_number(const rd_kafka_t* consumer) const {
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      if (lanes[i].consumer.get() == consumer) return i + 1;
+    }
+    return 0;
+  }
+
+  // The lane with the fewest partitions: it fetches the next one assigned.
+  rd_kafka_t* least_busy_lane() {
+    if (lanes.size() == 1) return group_member();
+    std::map<rd_kafka_t*, size_t> held;
+    for (const auto& lane : lanes) held[lane.consumer.get()] = 0;
+    for (const auto& [key, s] : parts) ++held[s->consumer];
+    rd_kafka_t* best = group_member();
+    for (const auto& lane : lanes) {
+      if (held[lane.consumer.get()] < held[best]) best = lane.consumer.get();
+    }
+    return best;
+  }
+
   void assign(rd_kafka_topic_partition_list_t* list) {
     const auto began = Clock::now();
     std::map<std::string, sync::TopicPlan> plan_copy;
@@ -1580,9 +1697,12 @@ struct Flow::Impl {
           tp.offset = low->second;
         }
       }
+      st->consumer = least_busy_lane();
       spdlog::info(
-          "flow {}: assigned {} from {}", flow.id, tp_name(tp.topic, tp.partition),
-          resume >= 0 ? "stored position " + std::to_string(resume) : std::string("start policy"));
+          "flow {}: assigned {} from {}{}", flow.id, tp_name(tp.topic, tp.partition),
+          resume >= 0 ? "stored position " + std::to_string(resume) : std::string("start policy"),
+          lanes.size() == 1 ? ""
+                            : ", source connection " + std::to_string(lane_number(st->consumer)));
       {
         std::lock_guard lk(owned_mu);
         owned.insert({st->target_topic, tp.partition});
@@ -1656,7 +1776,8 @@ struct Flow::Impl {
     auto q = kafka::new_partition_list(1);
     rd_kafka_topic_partition_list_add(q.get(), topic.c_str(), partition)->offset =
         flow.start.timestamp_ms;
-    if (rd_kafka_offsets_for_times(consumer.get(), q.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+    if (rd_kafka_offsets_for_times(lanes.front().consumer.get(), q.get(), 10000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
         q->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return RD_KAFKA_OFFSET_BEGINNING;
     }
@@ -1711,8 +1832,8 @@ struct Flow::Impl {
       p.partition = s->partition;
       p.position = s->progress.committable().value_or(-1);
       int64_t low = 0, high = -1;
-      if (rd_kafka_get_watermark_offsets(consumer.get(), s->source_topic.c_str(), s->partition,
-                                         &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      if (rd_kafka_get_watermark_offsets(s->consumer, s->source_topic.c_str(), s->partition, &low,
+                                         &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
           high >= 0) {
         p.source_end = high;
         p.lag = std::max<int64_t>(0, high - std::max<int64_t>(p.position, low));
@@ -1751,6 +1872,45 @@ struct Flow::Impl {
     snapshot = std::move(st);
   }
 
+  // Takes up to 2,000 records from the lanes (until the in-flight limit), waiting up to
+  // `wait_ms` for the first. Returns how many were taken.
+  int take_records(int wait_ms) {
+    constexpr int kMaxTaken = 2000;
+    int taken = 0;
+    auto take_from = [&](rd_kafka_t* consumer, int wait, int quota) {
+      for (int n = 0; n < quota; ++n) {
+        rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, n == 0 ? wait : 0);
+        if (m == nullptr) return;
+        handle(m, consumer);
+        ++taken;
+        if (inflight_bytes > flow.max_inflight_bytes) return;
+      }
+    };
+    if (lanes.size() == 1) {
+      take_from(lanes.front().consumer.get(), wait_ms, kMaxTaken);
+      return taken;
+    }
+    // Lanes take turns with an equal share, starting from a different one each time.
+    const int share = kMaxTaken / static_cast<int>(lanes.size());
+    for (int pass = 0; pass < 2 && taken == 0; ++pass) {
+      if (pass == 1) {
+        if (wait_ms == 0) break;
+        pollfd pfd{lanes_ready[0], POLLIN, 0};
+        if (poll(&pfd, 1, wait_ms) <= 0) break;
+      }
+      char drained[256];
+      while (read(lanes_ready[0], drained, sizeof(drained)) > 0) {
+      }
+      for (size_t i = 0; i < lanes.size(); ++i) {
+        next_lane = (next_lane + 1) % lanes.size();
+        take_from(lanes[next_lane].consumer.get(), 0, share);
+        if (inflight_bytes > flow.max_inflight_bytes) break;
+      }
+    }
+    return taken;
+  }
+  size_t next_lane = 0;
+
   void run(const std::atomic<bool>& stop) {
     stop_flag = &stop;
     if (!disabled_reason.empty()) {
@@ -1773,22 +1933,21 @@ struct Flow::Impl {
         apply_plans();
         int taken = 0;
         if (!backpressure) {
-          int wait_ms = inflight_records > 0 ? 0 : 50;
-          while (taken < 2000) {
-            rd_kafka_message_t* m =
-                rd_kafka_consumer_poll(consumer.get(), taken == 0 ? wait_ms : 0);
-            if (m == nullptr) break;
-            handle(m);
-            ++taken;
-            if (inflight_bytes > flow.max_inflight_bytes) break;
-          }
+          taken = take_records(inflight_records > 0 ? 0 : 50);
         } else if (backpressure_paused) {
           // Keep serving group protocol callbacks while paused.
-          if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), 0)) handle(m);
+          for (const auto& lane : lanes) {
+            if (rd_kafka_message_t* m = rd_kafka_consumer_poll(lane.consumer.get(), 0))
+              handle(m, lane.consumer.get());
+          }
         }
         // Records taken leave room in the prefetch queue, which librdkafka 2.0 fills again only
         // once the broker thread wakes (the waker spaces its rounds).
-        if (fetch_waker && (taken > 0 || Clock::now() < wake_fetch_until)) fetch_waker->wake();
+        if (taken > 0 || Clock::now() < wake_fetch_until) {
+          for (const auto& lane : lanes) {
+            if (lane.fetch_waker) lane.fetch_waker->wake();
+          }
+        }
         serve_reports((taken == 0 && inflight_records > 0) ? 5 : 0);
         rd_kafka_poll(positions.get(), 0);
         apply_backpressure();
@@ -1859,8 +2018,10 @@ struct Flow::Impl {
     }
     plans_cv.notify_all();
     if (control.joinable()) control.join();
-    fetch_waker.reset();
-    rd_kafka_consumer_close(consumer.get());  // leaves the group: partitions move at once
+    for (auto& lane : lanes) lane.fetch_waker.reset();
+    // The group member first: it leaves the group (partitions move to other instances at
+    // once) and its revocation takes the other lanes' partitions from them.
+    for (auto& lane : lanes) rd_kafka_consumer_close(lane.consumer.get());
     publish_status(!clean ? "failed" : self_stop ? "failed-over" : "stopped");
     if (inflight_records > 0) {
       spdlog::warn(
@@ -1870,7 +2031,7 @@ struct Flow::Impl {
   }
 
   ~Impl() {
-    fetch_waker.reset();
+    for (auto& lane : lanes) lane.fetch_waker.reset();
     if (leadership) leadership->stop();
     control_stop = true;
     plans_cv.notify_all();
@@ -1886,6 +2047,10 @@ struct Flow::Impl {
     for (auto& [name, t] : target_topics) rd_kafka_topic_destroy(t.rkt);
     target_topics.clear();
     if (group_metadata != nullptr) rd_kafka_consumer_group_metadata_destroy(group_metadata);
+    lanes.clear();  // before the pipe their queues write to
+    for (int fd : lanes_ready) {
+      if (fd >= 0) close(fd);
+    }
   }
 };
 

@@ -69,6 +69,42 @@ TEST_F(ReplicateTest, CopiesEveryRecordWithItsContentOrderAndPartition) {
   EXPECT_EQ(km.terminate(), 0) << km.output();
 }
 
+// source_connections: 3 splits the partitions over three source consumers (a long link's
+// remedy for one fetch per round trip). Each must copy its share in order, and a clean stop
+// must store every lane's positions: the restart copies only the new records.
+TEST_F(ReplicateTest, SeveralSourceConnectionsCopyTheirSharesAndStopCleanly) {
+  const std::string topic = kmirror::testing::unique_topic_name("lanes");
+  kmirror::testing::create_topic(a(), topic, 6);
+  auto first = kmirror::testing::make_records(31, 60000, 6);
+  kmirror::testing::produce(a(), topic, first);
+  const std::string cfg =
+      kmirror::testing::two_cluster_config(a(), b(), "lanes", topic, "    source_connections: 3\n");
+  std::set<std::string> connections_used;
+  {
+    KmirrorProcess km(cfg);
+    ASSERT_TRUE(wait_for_settled(b(), topic, 60000, 180s)) << km.output();
+    EXPECT_EQ(km.terminate(), 0) << km.output();
+    std::istringstream out(km.output());
+    for (std::string line; std::getline(out, line);) {
+      auto at = line.find(", source connection ");
+      if (line.find("assigned " + topic) != std::string::npos && at != std::string::npos)
+        connections_used.insert(line.substr(at + 20, 1));
+    }
+  }
+  EXPECT_EQ(connections_used, (std::set<std::string>{"1", "2", "3"}))
+      << "every connection should fetch two of the six partitions";
+  auto more = kmirror::testing::make_records(32, 6000, 6);
+  kmirror::testing::produce(a(), topic, more);
+  KmirrorProcess km(cfg);
+  ASSERT_TRUE(wait_for_settled(b(), topic, 66000, 120s)) << km.output();
+  EXPECT_EQ(km.terminate(), 0) << km.output();
+  EXPECT_EQ(expect_complete(kmirror::testing::read_all(a(), topic),
+                            kmirror::testing::read_all(b(), topic)),
+            0u)
+      << "a clean stop stores every connection's positions: nothing is copied twice\n"
+      << km.output();
+}
+
 TEST_F(ReplicateTest, TopicCreatedMidRunIsCopiedFromItsFirstRecord) {
   const std::string prefix = kmirror::testing::unique_topic_name("late");
   KmirrorProcess km(kmirror::testing::two_cluster_config(a(), b(), "late", prefix + "-.*"));

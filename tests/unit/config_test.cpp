@@ -84,6 +84,7 @@ flows:
     provenance_headers: false
     forward: origin-only
     replication_factor: 3
+    source_connections: 4
     sync_interval: 30s
     commit_interval: 250ms
     buffer:
@@ -127,6 +128,7 @@ http:
   EXPECT_FALSE(f.provenance_headers);
   EXPECT_EQ(f.forward, Forward::kOriginOnly);
   EXPECT_EQ(f.replication_factor, 3);
+  EXPECT_EQ(f.source_connections, 4);
   EXPECT_EQ(f.sync_interval, 30s);
   EXPECT_EQ(f.commit_interval, 250ms);
   EXPECT_EQ(f.max_inflight_bytes, 128LL << 20);
@@ -156,6 +158,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_TRUE(f.provenance_headers);
   EXPECT_EQ(f.forward, Forward::kAuto);
   EXPECT_EQ(f.replication_factor, -1);
+  EXPECT_EQ(f.source_connections, 0) << "auto: one, more for a far source";
   EXPECT_EQ(f.sync_interval, 10s);
   EXPECT_EQ(f.commit_interval, 1s);
   EXPECT_EQ(f.max_inflight_bytes, 16LL << 20);
@@ -453,6 +456,11 @@ TEST(ConfigTest, InvalidEnums) {
                "use -1 (the target cluster's default) or a number from 1 to 32767");
   expect_error(kBase + "    replication_factor: 32768\n", 9, "invalid replication_factor",
                "1 to 32767");
+  expect_error(kBase + "    source_connections: 0\n", 9, "invalid source_connections '0'",
+               "use auto, or a number of connections from 1 to 16");
+  expect_error(kBase + "    source_connections: many\n", 9, "invalid source_connections",
+               "use auto");
+  EXPECT_EQ(load_string(kBase + "    source_connections: auto\n").flows[0].source_connections, 0);
   expect_error(kBase + "http:\n  bind: localhost\n", 10, "invalid bind address 'localhost'",
                "host:port");
   expect_error(kBase + "http:\n  bind: \"::1:80\"\n", 10, "invalid bind address", "[::1]:9644");
