@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -299,6 +300,11 @@ struct Flow::Impl {
         kafka::make_admin_client(base_props(source_cluster, "admin"), flow_group_id(flow));
     target_admin =
         kafka::make_admin_client(base_props(target_cluster, "admin"), flow_group_id(flow));
+    // Three round trips to the source (a third of a second over a 40 ms link), measured while
+    // the rest is set up: the fetch sizes below depend on it.
+    auto source_rtt = std::async(std::launch::async, [this, timeout] {
+      return kafka::round_trip(source_admin.get(), timeout);
+    });
     std::string source_id, target_id;
     std::thread t([&] {
       try {
@@ -349,6 +355,12 @@ struct Flow::Impl {
                      target_cluster.name, e.what());
       }
     }
+    leadership = std::make_unique<ControlLeadership>(
+        source_cluster.client_properties(), flow.id, source_cluster.name,
+        [this](bool leader) { on_leadership(leader); });
+    // The election (a group join on the source: half a second over a 40 ms link) runs while
+    // the rest is set up; the control thread, started by run(), sees its outcome.
+    if (disabled_reason.empty()) leadership->start();
     offset_maps = std::make_unique<OffsetMaps>(base_props(target_cluster, "maps"), flow.id,
                                                source_hash, target_hash);
     offset_maps->load(timeout);
@@ -390,7 +402,7 @@ struct Flow::Impl {
     // the default). Near sources keep a quarter of the limit: each response stays in memory
     // until its last record is taken. The size is per broker: a far source with N leaders may
     // have N such fetches in flight (measured with one).
-    const auto rtt = kafka::round_trip(source_admin.get(), timeout);
+    const auto rtt = source_rtt.get();
     const bool long_link = rtt && *rtt >= kLongLinkRoundTrip;
     // Several connections share the fetch and queue sizes below, so memory stays as it is.
     const int connections = flow.source_connections > 0 ? flow.source_connections
@@ -402,8 +414,11 @@ struct Flow::Impl {
     cprops["max.partition.fetch.bytes"] = std::to_string(std::max<int64_t>(fetch / 2, 1 << 20));
     // A long link queues a whole fetch beyond the limit: librdkafka sends the next fetch only
     // once the queue is below this, and a queue no larger than one response ran dry during
-    // every round trip (48 against 16 MiB: 1.3x on the 40 ms link, same peak RSS).
-    const int64_t queue = limit / connections + (long_link ? fetch : limit / connections);
+    // every round trip (48 against 16 MiB: 1.3x on the 40 ms link, same peak RSS). Several
+    // connections share that: each queue may also hold a fetch beyond its bound, and three
+    // queues of a third of the limit plus a fetch each took peak RSS to 175 MiB behind a slow
+    // (cold) target; 8 MiB each, 98 to 109 MiB at the same throughput.
+    const int64_t queue = (limit + (long_link ? fetch : limit)) / connections;
     cprops["queued.max.messages.kbytes"] =
         std::to_string(std::clamp<int64_t>(queue / 1024, 1024, 262144));
     if (long_link) {
@@ -475,9 +490,6 @@ struct Flow::Impl {
                                                 source_cluster.name, target_cluster.name,
                                                 flow.heartbeat_interval);
     }
-    leadership = std::make_unique<ControlLeadership>(
-        source_cluster.client_properties(), flow.id, source_cluster.name,
-        [this](bool leader) { on_leadership(leader); });
   }
 
   // Runs on the election's thread: wakes the control thread, which starts or stops the work.
@@ -1506,10 +1518,14 @@ struct Flow::Impl {
       }
       for (size_t i = 0; i < lanes.size(); ++i) {
         rd_kafka_t* lane = lanes[i].consumer.get();
-        if (i > 0 && by_lane[i]->cnt == 0) continue;
+        rd_kafka_topic_partition_list_t* part = i == 0 ? list : by_lane[i].get();
+        if (i > 0 && part->cnt == 0) continue;
+        // librdkafka keeps a partition's pause through an unassignment: one paused here
+        // (another lane's, waiting for its target, failed, backpressure) would never be
+        // fetched if assigned again later.
+        rd_kafka_resume_partitions(lane, part);
         if (cooperative) {
-          kafka::check(rd_kafka_incremental_unassign(lane, i == 0 ? list : by_lane[i].get()),
-                       "incremental unassign");
+          kafka::check(rd_kafka_incremental_unassign(lane, part), "incremental unassign");
         } else {
           rd_kafka_assign(lane, nullptr);
         }
@@ -1547,17 +1563,23 @@ struct Flow::Impl {
     return 0;
   }
 
-  // The lane with the fewest partitions: it fetches the next one assigned.
-  rd_kafka_t* least_busy_lane() {
-    if (lanes.size() == 1) return group_member();
-    std::map<rd_kafka_t*, size_t> held;
-    for (const auto& lane : lanes) held[lane.consumer.get()] = 0;
-    for (const auto& [key, s] : parts) ++held[s->consumer];
-    rd_kafka_t* best = group_member();
-    for (const auto& lane : lanes) {
-      if (held[lane.consumer.get()] < held[best]) best = lane.consumer.get();
+  // Partitions each lane fetches, by lane index.
+  std::vector<size_t> lane_loads() const {
+    std::vector<size_t> held(lanes.size(), 0);
+    for (const auto& [key, s] : parts) {
+      if (size_t n = lane_number(s->consumer); n > 0) ++held[n - 1];
     }
-    return best;
+    return held;
+  }
+
+  // The lane with the fewest partitions (`held`, updated): it fetches the next one assigned.
+  rd_kafka_t* least_busy_lane(std::vector<size_t>& held) const {
+    size_t best = 0;
+    for (size_t i = 1; i < held.size(); ++i) {
+      if (held[i] < held[best]) best = i;
+    }
+    ++held[best];
+    return lanes[best].consumer.get();
   }
 
   void assign(rd_kafka_topic_partition_list_t* list) {
@@ -1672,6 +1694,7 @@ struct Flow::Impl {
     // then still works, 500 ms later.
     auto source_starts =
         kafka::query_offsets(source_admin.get(), from_start, RD_KAFKA_OFFSET_BEGINNING, 2s);
+    std::vector<size_t> held = lane_loads();
     for (size_t i = 0; i < n; ++i) {
       auto& tp = list->elems[i];
       auto st = std::move(states[i]);
@@ -1697,7 +1720,7 @@ struct Flow::Impl {
           tp.offset = low->second;
         }
       }
-      st->consumer = least_busy_lane();
+      st->consumer = least_busy_lane(held);
       spdlog::info(
           "flow {}: assigned {} from {}{}", flow.id, tp_name(tp.topic, tp.partition),
           resume >= 0 ? "stored position " + std::to_string(resume) : std::string("start policy"),

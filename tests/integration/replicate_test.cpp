@@ -70,8 +70,9 @@ TEST_F(ReplicateTest, CopiesEveryRecordWithItsContentOrderAndPartition) {
 }
 
 // source_connections: 3 splits the partitions over three source consumers (a long link's
-// remedy for one fetch per round trip). Each must copy its share in order, and a clean stop
-// must store every lane's positions: the restart copies only the new records.
+// remedy for one fetch per round trip). Each must copy its share in order; a clean stop must
+// store every lane's positions (the restart copies only the new records); partitions handed
+// to another instance and back must be copied again, whichever connection gets them.
 TEST_F(ReplicateTest, SeveralSourceConnectionsCopyTheirSharesAndStopCleanly) {
   const std::string topic = kmirror::testing::unique_topic_name("lanes");
   kmirror::testing::create_topic(a(), topic, 6);
@@ -97,11 +98,37 @@ TEST_F(ReplicateTest, SeveralSourceConnectionsCopyTheirSharesAndStopCleanly) {
   kmirror::testing::produce(a(), topic, more);
   KmirrorProcess km(cfg);
   ASSERT_TRUE(wait_for_settled(b(), topic, 66000, 120s)) << km.output();
+  // A second instance joins and leaves: partitions move away from the three connections and
+  // come back, maybe to another of them (a partition paused on one must fetch on the next).
+  {
+    KmirrorProcess other(kmirror::testing::two_cluster_config(a(), b(), "lanes", topic,
+                                                              "    source_connections: 1\n"));
+    ASSERT_TRUE(kmirror::kafka::wait_until(
+        [&] { return other.output().find("assigned " + topic) != std::string::npos; }, 60s))
+        << other.output();
+    auto during = kmirror::testing::make_records(33, 6000, 6);
+    kmirror::testing::produce(a(), topic, during);
+    ASSERT_TRUE(wait_for_settled(b(), topic, 72000, 120s)) << other.output();
+    EXPECT_EQ(other.terminate(), 0) << other.output();
+  }
+  auto after = kmirror::testing::make_records(34, 6000, 6);
+  kmirror::testing::produce(a(), topic, after);
+  ASSERT_TRUE(wait_for_settled(b(), topic, 78000, 120s))
+      << "partitions that came back are not all copied\n"
+      << km.output();
   EXPECT_EQ(km.terminate(), 0) << km.output();
+  std::istringstream lines(km.output());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("assigned " + topic) != std::string::npos ||
+        line.find("revoked") != std::string::npos) {
+      std::cout << "  [lanes] " << line.substr(line.find("flow ")) << std::endl;
+    }
+  }
   EXPECT_EQ(expect_complete(kmirror::testing::read_all(a(), topic),
                             kmirror::testing::read_all(b(), topic)),
             0u)
-      << "a clean stop stores every connection's positions: nothing is copied twice\n"
+      << "clean stops and hand-overs store every connection's positions: nothing is copied "
+         "twice\n"
       << km.output();
 }
 
