@@ -300,11 +300,6 @@ struct Flow::Impl {
         kafka::make_admin_client(base_props(source_cluster, "admin"), flow_group_id(flow));
     target_admin =
         kafka::make_admin_client(base_props(target_cluster, "admin"), flow_group_id(flow));
-    // Three round trips to the source (a third of a second over a 40 ms link), measured while
-    // the rest is set up: the fetch sizes below depend on it.
-    auto source_rtt = std::async(std::launch::async, [this, timeout] {
-      return kafka::round_trip(source_admin.get(), timeout);
-    });
     std::string source_id, target_id;
     std::thread t([&] {
       try {
@@ -328,6 +323,12 @@ struct Flow::Impl {
                                "' are the same Kafka cluster (id " + source_id +
                                "); a flow must copy between two clusters");
     }
+    // Three round trips to the source (a third of a second over a 40 ms link), measured while
+    // the rest is set up: the fetch sizes below depend on it. Only once the source answered:
+    // a failed start waits for the probe, up to the whole timeout.
+    auto source_rtt = std::async(std::launch::async, [this, timeout] {
+      return kafka::round_trip(source_admin.get(), timeout);
+    });
     source_hash = core::hash_cluster_id(source_id);
     target_hash = core::hash_cluster_id(target_id);
     relay_none = flow.forward == config::Forward::kOriginOnly;

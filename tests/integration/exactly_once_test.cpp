@@ -68,14 +68,17 @@ void produce_aborted(const std::string& bootstrap, const std::string& topic,
 }
 
 std::string exactly_once_flow(const std::string& a, const std::string& b, const std::string& id,
-                              const std::string& topic) {
+                              const std::string& topic, int source_connections = 1) {
   // A short session lets a restarted instance take the partitions of the killed one sooner;
   // small transactions make more of them, so more kills land inside one.
   return kmirror::testing::two_cluster_config(a, b, id, topic,
                                               "    delivery: exactly-once\n"
                                               "    transaction: {max_bytes: 256KiB}\n"
-                                              "    consumer:\n"
-                                              "      session.timeout.ms: \"6000\"\n");
+                                              "    source_connections: " +
+                                                  std::to_string(source_connections) +
+                                                  "\n"
+                                                  "    consumer:\n"
+                                                  "      session.timeout.ms: \"6000\"\n");
 }
 
 class ExactlyOnceTest : public kmirror::testing::RegionsTest {
@@ -87,7 +90,9 @@ class ExactlyOnceTest : public kmirror::testing::RegionsTest {
 TEST_F(ExactlyOnceTest, TwentyKillNinesLeaveEveryRecordExactlyOnce) {
   const std::string topic = kmirror::testing::unique_topic_name("eos-kill");
   kmirror::testing::create_topic(a(), topic, kPartitions);
-  const std::string cfg = exactly_once_flow(a(), b(), topic, topic);
+  // Two source connections (a far source's set-up): a transaction spans records of both, and
+  // an abort rewinds each partition through the connection that fetches it.
+  const std::string cfg = exactly_once_flow(a(), b(), topic, topic, 2);
 
   // The source grows while kmirror dies and restarts: 100 chunks of 2,000 records, five per
   // kill round (a chunk waits for its round, so every instance has records to copy), with an
@@ -176,14 +181,24 @@ TEST_F(ExactlyOnceTest, SecondInstanceOfTheFlowIsFencedWithoutDuplicates) {
 
   KmirrorProcess one(cfg);
   KmirrorProcess two(cfg);
-  // Keep records coming so both instances have work when the fence falls.
-  auto second = kmirror::testing::make_records(78, 30000, kPartitions);
-  kmirror::testing::produce(a(), topic, second);
-  ASSERT_TRUE(
-      kmirror::kafka::wait_until([&] { return !one.running() || !two.running(); }, 120s, 200ms))
-      << "neither instance was fenced\n--- one ---\n"
-      << one.output() << "\n--- two ---\n"
-      << two.output();
+  // Records keep coming until the fence falls, so both instances have work once the group has
+  // split the partitions between them, however long that takes (the first to join may copy
+  // everything written so far before the other gets any partition).
+  auto fenced_yet = [&] { return !one.running() || !two.running(); };
+  uint32_t batches = 0;
+  bool fell = kmirror::kafka::wait_until(
+      [&] {
+        if (fenced_yet()) return true;
+        auto more = kmirror::testing::make_records(78 + batches++, 1000, kPartitions);
+        kmirror::testing::produce(a(), topic, more);
+        return fenced_yet();
+      },
+      120s, 200ms);
+  std::cout << "[exactly-once] " << batches << " batches of 1,000 records produced until the fence"
+            << std::endl;
+  ASSERT_TRUE(fell) << "neither instance was fenced\n--- one ---\n"
+                    << one.output() << "\n--- two ---\n"
+                    << two.output();
   KmirrorProcess& fenced = one.running() ? two : one;
   KmirrorProcess& survivor = one.running() ? one : two;
   EXPECT_NE(fenced.wait_exit(10s), 0);
