@@ -400,9 +400,10 @@ struct Flow::Impl {
     // 1 MiB per partition (librdkafka's default) held a 40 ms link to 0.6 of the copy rate
     // without delay; half of fetch.max.bytes per partition doubled it, and twice the fetch
     // gave 1.1x more again (docs/benchmarks.md): a far source gets twice the limit (32 MiB at
-    // the default). Near sources keep a quarter of the limit: each response stays in memory
-    // until its last record is taken. The size is per broker: a far source with N leaders may
-    // have N such fetches in flight (measured with one).
+    // the default), shared by its connections. Near sources keep a quarter of the limit: each
+    // response stays in memory until its last record is taken. The size is per broker and
+    // connection: a far source with N leaders may have N such fetches in flight per connection
+    // (measured with one broker).
     const auto rtt = source_rtt.get();
     const bool long_link = rtt && *rtt >= kLongLinkRoundTrip;
     // Several connections share the fetch and queue sizes below, so memory stays as it is.
@@ -1475,10 +1476,7 @@ struct Flow::Impl {
         auto* s = state_of(list->elems[i].topic, list->elems[i].partition);
         if (s != nullptr && s->consumer != rk) list->elems[i].offset = RD_KAFKA_OFFSET_END;
       }
-      for (size_t i = 0; i < lanes.size(); ++i) {
-        rd_kafka_t* lane = lanes[i].consumer.get();
-        rd_kafka_topic_partition_list_t* part = i == 0 ? list : by_lane[i].get();
-        if (i > 0 && part->cnt == 0) continue;
+      for_each_lane_share(list, by_lane, [&](size_t i, rd_kafka_t* lane, auto* part) {
         if (cooperative) {
           kafka::check(rd_kafka_incremental_assign(lane, part), "incremental assign");
         } else {
@@ -1486,7 +1484,7 @@ struct Flow::Impl {
         }
         if (i > 0) rd_kafka_pause_partitions(rk, part);
         if (lanes[i].fetch_waker) lanes[i].fetch_waker->assignment_changed();
-      }
+      });
       wake_fetchers_for_a_while();
       std::vector<PartitionState*> waiting;
       for (int i = 0; i < list->cnt; ++i) {
@@ -1517,10 +1515,7 @@ struct Flow::Impl {
         parts.erase({list->elems[i].topic, list->elems[i].partition});
         forget_cached_states();
       }
-      for (size_t i = 0; i < lanes.size(); ++i) {
-        rd_kafka_t* lane = lanes[i].consumer.get();
-        rd_kafka_topic_partition_list_t* part = i == 0 ? list : by_lane[i].get();
-        if (i > 0 && part->cnt == 0) continue;
+      for_each_lane_share(list, by_lane, [&](size_t, rd_kafka_t* lane, auto* part) {
         // librdkafka keeps a partition's pause through an unassignment: one paused here
         // (another lane's, waiting for its target, failed, backpressure) would never be
         // fetched if assigned again later.
@@ -1530,13 +1525,11 @@ struct Flow::Impl {
         } else {
           rd_kafka_assign(lane, nullptr);
         }
-      }
+      });
       spdlog::info("flow {}: {} partition(s) {}", flow.id, list->cnt, lost ? "lost" : "revoked");
     }
   }
 
-  // Sets each newly assigned partition's start offset from the position stored in the target
-  // cluster, or from the flow's start policy when none is stored.
   // The partitions of `list` each lane other than the group member fetches, with their
   // offsets (index 0 stays empty).
   std::vector<kafka::PartitionListPtr> split_by_lane(const rd_kafka_topic_partition_list_t* list) {
@@ -1547,13 +1540,23 @@ struct Flow::Impl {
       const auto& tp = list->elems[i];
       auto* s = state_of(tp.topic, tp.partition);
       if (s == nullptr || s->consumer == group_member()) continue;
-      for (size_t l = 1; l < lanes.size(); ++l) {
-        if (lanes[l].consumer.get() == s->consumer)
-          rd_kafka_topic_partition_list_add(by_lane[l].get(), tp.topic, tp.partition)->offset =
-              tp.offset;
-      }
+      if (size_t n = lane_number(s->consumer); n > 0)
+        rd_kafka_topic_partition_list_add(by_lane[n - 1].get(), tp.topic, tp.partition)->offset =
+            tp.offset;
     }
     return by_lane;
+  }
+
+  // Calls `apply(lane index, lane, partitions)` for each lane with a share of `list`: the group
+  // member with all of it (it holds every partition the group assigns), the others with theirs.
+  template <typename Apply>
+  void for_each_lane_share(rd_kafka_topic_partition_list_t* list,
+                           const std::vector<kafka::PartitionListPtr>& by_lane, Apply apply) {
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      rd_kafka_topic_partition_list_t* part = i == 0 ? list : by_lane[i].get();
+      if (i > 0 && part->cnt == 0) continue;
+      apply(i, lanes[i].consumer.get(), part);
+    }
   }
 
   // 1 for the group member, 2 for the next lane...
@@ -1583,6 +1586,8 @@ struct Flow::Impl {
     return lanes[best].consumer.get();
   }
 
+  // Sets each newly assigned partition's start offset from the position stored in the target
+  // cluster, or from the flow's start policy when none is stored.
   void assign(rd_kafka_topic_partition_list_t* list) {
     const auto began = Clock::now();
     std::map<std::string, sync::TopicPlan> plan_copy;
@@ -1800,8 +1805,7 @@ struct Flow::Impl {
     auto q = kafka::new_partition_list(1);
     rd_kafka_topic_partition_list_add(q.get(), topic.c_str(), partition)->offset =
         flow.start.timestamp_ms;
-    if (rd_kafka_offsets_for_times(lanes.front().consumer.get(), q.get(), 10000) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR ||
+    if (rd_kafka_offsets_for_times(group_member(), q.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         q->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return RD_KAFKA_OFFSET_BEGINNING;
     }
