@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   bool resolve_only = false;
   std::string delayed;
   int delay_ms = 40;
+  std::vector<std::string> broker_properties;
   app.add_option("--clusters", count, "How many independent clusters")->check(CLI::Range(1, 8));
   app.add_option("--brokers", brokers, "Brokers per cluster")->check(CLI::Range(1, 5));
   app.add_option("--names", names, "Comma-separated cluster names");
@@ -32,6 +33,14 @@ int main(int argc, char** argv) {
                  "Also start this single-broker cluster behind a delaying TCP proxy (a long link)");
   app.add_option("--delay-ms", delay_ms, "Delay each way of --delayed, in ms")
       ->check(CLI::Range(0, 10000));
+  app.add_option("--broker-property", broker_properties,
+                 "KEY=VALUE added to every broker's server.properties (repeatable)")
+      ->check([](const std::string& kv) {
+        const auto eq = kv.find('=');
+        return eq != std::string::npos && eq > 0
+                   ? std::string()
+                   : "expected KEY=VALUE, e.g. file.delete.delay.ms=0";
+      });
   app.add_flag("--resolve-only", resolve_only, "Only download the Kafka jars into the cache");
   CLI11_PARSE(app, argc, argv);
 
@@ -53,6 +62,10 @@ int main(int argc, char** argv) {
 
     kmirror::harness::ClusterOptions opts;
     opts.brokers = brokers;
+    for (const auto& kv : broker_properties) {
+      const auto eq = kv.find('=');
+      opts.broker_properties[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     kmirror::harness::Regions regions(count, opts, list);
     // The delayed cluster advertises the proxy's port, so every client connection (bootstrap
     // and the broker's own address from metadata) goes through the delay.
@@ -63,6 +76,7 @@ int main(int argc, char** argv) {
       kmirror::harness::ClusterOptions fo;
       fo.name = delayed;
       fo.advertised_port = proxy->port();
+      fo.broker_properties = opts.broker_properties;
       far = std::make_unique<kmirror::harness::KafkaCluster>(
           kmirror::harness::KafkaRuntime::resolve(), fo, regions.dir() / delayed);
       far->start();

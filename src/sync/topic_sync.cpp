@@ -121,8 +121,9 @@ std::vector<TopicPlan> TopicSync::run_once(bool apply) {
   }
 
   // Create missing target topics with the source's partition count and topic configs.
+  decltype(source_admin_.describe_topic_configs(to_create)) configs;
   if (!to_create.empty() && apply) {
-    auto configs = source_admin_.describe_topic_configs(to_create);
+    configs = source_admin_.describe_topic_configs(to_create);
     std::vector<kafka::NewTopic> requests;
     for (auto& plan : plans) {
       if (plan.target_partitions != 0) continue;
@@ -211,16 +212,21 @@ std::vector<TopicPlan> TopicSync::run_once(bool apply) {
   }
 
   std::vector<std::string> ready_targets;
-  std::vector<std::string> ready_sources;
+  std::vector<std::string> ready_sources;  // those whose configs were not read above
   for (const auto& plan : plans) {
     if (plan.error.empty() && plan.target_partitions > 0) {
       ready_targets.push_back(plan.target_topic);
-      ready_sources.push_back(plan.source_topic);
+      if (!configs.count(plan.source_topic)) ready_sources.push_back(plan.source_topic);
     }
   }
   if (!ready_targets.empty()) {
     auto target_configs = target_admin_.describe_topic_configs(ready_targets);
-    auto source_configs = source_admin_.describe_topic_configs(ready_sources);
+    // The configs of topics just created were read a moment ago: one round trip to the source
+    // less before a new topic is copied (a tenth of a second over a 40 ms link).
+    auto source_configs = ready_sources.empty()
+                              ? decltype(configs)()
+                              : source_admin_.describe_topic_configs(ready_sources);
+    source_configs.merge(configs);
     std::map<std::string, std::map<std::string, std::string>> to_alter;
     for (auto& plan : plans) {
       auto it = target_configs.find(plan.target_topic);
