@@ -1714,27 +1714,38 @@ struct Flow::Impl {
       }
     }
     // A partition the target lacks yet holds no copies: nothing to catch up from.
-    // Heartbeats need no exact resume: a repeated one only measures one more latency.
+    // Heartbeats need no exact resume: a repeated one only measures one more latency. Nor
+    // does a topic this instance created in its last pass hold copies of this flow's source.
+    std::map<std::pair<std::string, int32_t>, kafka::Watermarks> target_ends;
     std::vector<std::pair<std::string, int32_t>> to_resume;
     for (const auto& st : states) {
-      if (!st->waiting_target && !st->heartbeat)
+      if (st->waiting_target || st->heartbeat) continue;
+      auto plan = plan_copy.find(st->source_topic);
+      if (plan != plan_copy.end() && plan->second.created) {
+        target_ends[{st->target_topic, st->partition}] = kafka::Watermarks{0, 0};
+      } else {
         to_resume.emplace_back(st->target_topic, st->partition);
+      }
     }
     // One request per broker for all: new topics' partitions are mostly empty, and asking
-    // each alone cost a round trip apiece (2,000 partitions: 25 s).
-    auto target_ends = kafka::query_watermarks(target_admin.get(), to_resume, 10s);
-    // A topic created a moment ago fails that request until every partition has its leader
-    // (a quarter of a second for 120 partitions on one broker); asking them one by one in
-    // resume_point instead took 0.4 s. Whatever still fails after a second is asked that way.
+    // each alone cost a round trip apiece (2,000 partitions: 25 s). A topic created a moment
+    // ago (by another instance) fails that request until every partition has its leader (a
+    // quarter of a second for 120 partitions on one broker), so it is asked again for up to a
+    // second; what still fails is asked one partition at a time in resume_point.
+    auto missing_ends = [&] {
+      std::vector<std::pair<std::string, int32_t>> missing;
+      for (const auto& tp : to_resume) {
+        if (!target_ends.count(tp)) missing.push_back(tp);
+      }
+      return missing;
+    };
+    target_ends.merge(kafka::query_watermarks(target_admin.get(), to_resume, 10s));
     kafka::wait_until(
         [&] {
-          std::vector<std::pair<std::string, int32_t>> missing;
-          for (const auto& tp : to_resume) {
-            if (!target_ends.count(tp)) missing.push_back(tp);
-          }
+          auto missing = missing_ends();
           if (missing.empty()) return true;
           target_ends.merge(kafka::query_watermarks(target_admin.get(), missing, 1s));
-          return target_ends.size() == to_resume.size();
+          return missing_ends().empty();
         },
         1s, 20ms);
     std::vector<int64_t> resumes(n);

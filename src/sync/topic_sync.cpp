@@ -143,6 +143,7 @@ std::vector<TopicPlan> TopicSync::run_once(bool apply) {
         if (r.code == RD_KAFKA_RESP_ERR_NO_ERROR) {
           spdlog::info("created topic '{}' on cluster '{}' with {} partitions", plan.target_topic,
                        options_.target_name, plan.source_partitions);
+          plan.created = true;
         }
         // Re-read below: a topic made concurrently may differ.
         plan.target_partitions = -1;

@@ -24,7 +24,8 @@ struct TopicPlan {
   int source_partitions = 0;
   int target_partitions = 0;  // partitions p < target_partitions may be copied
   int64_t target_max_message_bytes = 1048588;
-  std::string error;  // set: the topic is not replicated; says why and the fix
+  std::string error;     // set: the topic is not replicated; says why and the fix
+  bool created = false;  // this pass created the target topic: it holds none of the flow's copies
   bool ready() const { return error.empty() && target_partitions > 0; }
 };
 
