@@ -341,6 +341,25 @@ TEST_F(ControlPlaneTest, PartitionAndConfigChangesFollowTheSource) {
   ASSERT_EQ(source_admin.alter_topic_configs({{topic, {{"retention.ms", "987654321"}}}}).at(0).code,
             RD_KAFKA_RESP_ERR_NO_ERROR);
   auto changed_at = std::chrono::steady_clock::now();
+  // Records written to a new partition before its target partition exists wait for it, and
+  // start from the source partition's first record once it does.
+  auto partition3 = [](int from, int to) {
+    std::vector<TestRecord> recs;
+    for (int i = from; i < to; ++i) {
+      recs.emplace_back();
+      recs.back().value = "p3-" + std::to_string(i);
+      recs.back().partition = 3;
+    }
+    return recs;
+  };
+  ASSERT_TRUE(kmirror::kafka::wait_until(
+      [&] {
+        auto md = kmirror::kafka::fetch_metadata(sclient.get(), 5s, topic);
+        return !md.topics.empty() && md.topics[0].partitions.size() == 4;
+      },
+      10s));
+  auto early = partition3(0, 5);
+  kmirror::testing::produce(a(), topic, early);
   // The sync interval is 2 s in this configuration; allow two intervals plus metadata delays.
   ASSERT_TRUE(kmirror::kafka::wait_until(
       [&] {
@@ -356,17 +375,17 @@ TEST_F(ControlPlaneTest, PartitionAndConfigChangesFollowTheSource) {
                    std::chrono::steady_clock::now() - changed_at)
                    .count()
             << " ms" << std::endl;
-  // Records of a new partition are copied too.
-  std::vector<TestRecord> recs(10);
-  for (int i = 0; i < 10; ++i) {
-    recs[i].value = "p3-" + std::to_string(i);
-    recs[i].partition = 3;
-  }
-  kmirror::testing::produce(a(), topic, recs);
+  // And those written after it exists follow them, in order.
+  auto late = partition3(5, 10);
+  kmirror::testing::produce(a(), topic, late);
   ASSERT_TRUE(kmirror::kafka::wait_until(
-      [&] { return kmirror::testing::read_all(b(), topic)[3].size() == 10; }, 60s, 500ms))
+      [&] { return kmirror::testing::read_all(b(), topic)[3].size() >= 10; }, 60s, 500ms))
       << km.output();
   EXPECT_EQ(km.terminate(), 0);
+  auto copied = kmirror::testing::read_all(b(), topic)[3];
+  ASSERT_EQ(copied.size(), 10u);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(copied[i].value.value_or("<null>"), "p3-" + std::to_string(i));
 }
 
 }  // namespace
