@@ -154,6 +154,7 @@ struct Flow::Impl {
   std::condition_variable plans_cv;
   std::map<std::string, sync::TopicPlan> plans;  // by source topic
   uint64_t plans_version = 0;
+  Clock::time_point plans_made{};        // when the control plane last published plans
   std::set<std::string> initial_topics;  // topics seen at start: the start position applies
   bool initial_known = false;
   std::atomic<bool> control_stop{false};
@@ -189,8 +190,9 @@ struct Flow::Impl {
   bool backpressure_paused = false;
   Clock::time_point backpressure_since{};
   static constexpr auto kPauseAfterBackpressure = 5s;
-  // A source this far away gets larger fetches and more connections (a region apart, not a
-  // rack apart). Regions are 20 ms or more apart; a busy broker nearby answered in 11 ms.
+  // A source this far away gets larger fetches and more connections (regions far apart, not
+  // racks). A busy broker nearby answered in 11 ms; a neighbouring region under 20 ms keeps
+  // the near settings, whose 4 MiB fetches carry 270 MB/s per connection at 15 ms.
   static constexpr auto kLongLinkRoundTrip = 20ms;
   // Source connections of a far source at source_connections: auto.
   static constexpr int kLongLinkConnections = 3;
@@ -299,6 +301,26 @@ struct Flow::Impl {
   }
 
   void connect(std::chrono::milliseconds timeout) {
+    try {
+      set_up(timeout);
+    } catch (...) {
+      stop_control();  // started part-way through: a failed start leaves nothing running
+      throw;
+    }
+  }
+
+  // Under plans_mu: a control thread between its check of control_stop and its wait would
+  // otherwise miss the wake-up and sleep a whole sync interval.
+  void stop_control() {
+    {
+      std::lock_guard lk(plans_mu);
+      control_stop = true;
+    }
+    plans_cv.notify_all();
+    if (control.joinable()) control.join();
+  }
+
+  void set_up(std::chrono::milliseconds timeout) {
     // Group sync lists group offsets through them (see make_admin_client).
     source_admin =
         kafka::make_admin_client(base_props(source_cluster, "admin"), flow_group_id(flow));
@@ -471,6 +493,9 @@ struct Flow::Impl {
 
     auto pprops = base_props(target_cluster, "producer");
     pprops["enable.idempotence"] = "true";
+    // The producer learns of target topics before they exist (partitions waiting for them):
+    // its metadata requests must not have the broker create them with its defaults.
+    pprops["allow.auto.create.topics"] = "false";
     pprops["acks"] = "all";
     pprops["linger.ms"] = "5";
     pprops["batch.num.messages"] = "10000";
@@ -581,8 +606,8 @@ struct Flow::Impl {
     bool first_pass = true;
     while (!control_stop) {
       leadership_changed = false;
-      // Groups and ACLs wait for a pass that knew the topics before it: on the very first one
-      // they would compete with the data plane's start.
+      // Groups and ACLs wait for a pass that knew the topics before it: not on the very first
+      // one, while the data plane starts (they still follow a new leader's first creation).
       const bool topics_known_before = initial_known;
       // Only the leader changes anything; every instance plans, to know what it may copy.
       const bool lead = is_leader();
@@ -614,6 +639,7 @@ struct Flow::Impl {
         const int user_topics = static_cast<int>(plans.size());
         if (hb_plan) plans[hb_plan->source_topic] = *hb_plan;
         ++plans_version;
+        plans_made = Clock::now();
         std::unique_lock slk(status_mu);
         for (const auto& e : errors) {
           if (std::find(snapshot.topic_errors.begin(), snapshot.topic_errors.end(), e) ==
@@ -665,6 +691,7 @@ struct Flow::Impl {
   // Over a 40 ms link the two used to follow each other: about 0.7 s more before the first
   // record.
   static constexpr auto kFirstLeadershipWait = 2s;
+  static constexpr auto kCreatedTopicTrusted = 2s;
 
   static bool lacks_targets(const std::vector<sync::TopicPlan>& plans) {
     return std::any_of(plans.begin(), plans.end(), [](const sync::TopicPlan& p) {
@@ -745,10 +772,19 @@ struct Flow::Impl {
       }
     }
     // One request per broker (it was two round trips per partition: seconds for 2,000
-    // partitions, or over a long link); one unanswered leaves them all to the next pass.
-    for (const auto& [tp, end] :
-         kafka::query_offsets(source_admin.get(), unknown, RD_KAFKA_OFFSET_END, 5s)) {
-      ends[tp.first][tp.second] = end;
+    // partitions, or over a long link). A partition without a leader fails it all: then
+    // each is asked alone, so the others are still recorded.
+    auto found = kafka::query_offsets(source_admin.get(), unknown, RD_KAFKA_OFFSET_END, 5s);
+    for (const auto& [topic, p] : unknown) {
+      if (auto it = found.find({topic, p}); it != found.end()) {
+        ends[topic][p] = it->second;
+        continue;
+      }
+      try {
+        ends[topic][p] = kafka::query_watermarks(source_admin.get(), topic, p, 5s).high;
+      } catch (const std::exception&) {
+        // Unknown this pass: the next one records it.
+      }
     }
     if (ends.empty()) return;
     try {
@@ -939,16 +975,11 @@ struct Flow::Impl {
     }
     if (!ready.empty()) {
       // The producer learnt of a missing topic when the partition was assigned; it would look
-      // again only a second or more later, or refuse records as for an unknown topic.
-      std::set<std::string> created;
-      for (auto* s : ready) created.insert(s->target_topic);
-      for (const auto& t : created) {
-        try {
-          kafka::fetch_metadata(producer.get(), 5s, t);
-        } catch (const std::exception&) {
-          // the produce path waits again if the producer still does not know the partition
-        }
-      }
+      // again only a second or more later, or refuse records as for an unknown topic. One
+      // request for every topic it knows; if it fails, the produce path waits again.
+      const rd_kafka_metadata_t* md = nullptr;
+      if (rd_kafka_metadata(producer.get(), 0, nullptr, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
       // Left to librdkafka, the logical offset of a partition paused since its assignment was
       // resolved only half a second after the resume (over a 40 ms link).
       std::vector<std::pair<std::string, int32_t>> unresolved;
@@ -1651,6 +1682,13 @@ struct Flow::Impl {
       std::lock_guard lk(plans_mu);
       plan_copy = plans;
       initial = initial_topics;
+      // A target created moments ago holds no copies of this flow; later, another instance
+      // may have copied into it and left (a failed pass keeps the last plans, flag included).
+      // Two seconds: less than the group's session timeout, which a crashed instance's
+      // partitions wait out before they move here.
+      if (Clock::now() - plans_made > kCreatedTopicTrusted) {
+        for (auto& [name, plan] : plan_copy) plan.created = false;
+      }
     }
     auto stored = kafka::new_partition_list(list->cnt);
     for (int i = 0; i < list->cnt; ++i) {
@@ -1715,7 +1753,7 @@ struct Flow::Impl {
     }
     // A partition the target lacks yet holds no copies: nothing to catch up from.
     // Heartbeats need no exact resume: a repeated one only measures one more latency. Nor
-    // does a topic this instance created in its last pass hold copies of this flow's source.
+    // does a topic this instance has just created hold copies of this flow's source.
     std::map<std::pair<std::string, int32_t>, kafka::Watermarks> target_ends;
     std::vector<std::pair<std::string, int32_t>> to_resume;
     for (const auto& st : states) {
@@ -1730,7 +1768,7 @@ struct Flow::Impl {
     // One request per broker for all: new topics' partitions are mostly empty, and asking
     // each alone cost a round trip apiece (2,000 partitions: 25 s). A topic created a moment
     // ago (by another instance) fails that request until every partition has its leader (a
-    // quarter of a second for 120 partitions on one broker), so it is asked again for up to a
+    // quarter of a second for 120 partitions on one broker), so it is asked again for about a
     // second; what still fails is asked one partition at a time in resume_point.
     auto missing_ends = [&] {
       std::vector<std::pair<std::string, int32_t>> missing;
@@ -2119,12 +2157,7 @@ struct Flow::Impl {
     }
     persist_maps();
     offset_maps->flush(10s);
-    {
-      std::lock_guard lk(plans_mu);
-      control_stop = true;
-    }
-    plans_cv.notify_all();
-    if (control.joinable()) control.join();
+    stop_control();
     for (auto& lane : lanes) lane.fetch_waker.reset();
     // The group member first: it leaves the group (partitions move to other instances at
     // once) and its revocation takes the other lanes' partitions from them.
@@ -2140,9 +2173,7 @@ struct Flow::Impl {
   ~Impl() {
     for (auto& lane : lanes) lane.fetch_waker.reset();
     if (leadership) leadership->stop();
-    control_stop = true;
-    plans_cv.notify_all();
-    if (control.joinable()) control.join();
+    stop_control();
     // Records still in flight hold consumed messages: purge so their reports free them.
     if (producer) {
       rd_kafka_purge(producer.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

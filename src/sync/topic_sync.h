@@ -25,7 +25,7 @@ struct TopicPlan {
   int target_partitions = 0;  // partitions p < target_partitions may be copied
   int64_t target_max_message_bytes = 1048588;
   std::string error;     // set: the topic is not replicated; says why and the fix
-  bool created = false;  // this pass created the target topic: it holds none of the flow's copies
+  bool created = false;  // this pass created the target topic (empty when created)
   bool ready() const { return error.empty() && target_partitions > 0; }
 };
 

@@ -341,7 +341,8 @@ TEST_F(ControlPlaneTest, PartitionAndConfigChangesFollowTheSource) {
   ASSERT_EQ(source_admin.alter_topic_configs({{topic, {{"retention.ms", "987654321"}}}}).at(0).code,
             RD_KAFKA_RESP_ERR_NO_ERROR);
   auto changed_at = std::chrono::steady_clock::now();
-  // Records written to a new partition before its target partition exists wait for it, and
+  // Records written to a new partition before its target partition exists (kmirror extends
+  // the target within its 2 s sync interval, so most likely after these) wait for it, and
   // start from the source partition's first record once it does.
   auto partition3 = [](int from, int to) {
     std::vector<TestRecord> recs;
