@@ -995,7 +995,7 @@ struct Flow::Impl {
         if (s->next_expected >= 0) {
           seek(*s, s->next_expected);
         } else if (auto first = firsts.find({s->source_topic, s->partition});
-                   first != firsts.end() && s->first_offset_unresolved) {
+                   first != firsts.end()) {
           seek(*s, first->second);
         }
         s->first_offset_unresolved = false;

@@ -121,7 +121,7 @@ std::vector<TopicPlan> TopicSync::run_once(bool apply) {
   }
 
   // Create missing target topics with the source's partition count and topic configs.
-  decltype(source_admin_.describe_topic_configs(to_create)) configs;
+  std::map<std::string, kafka::TopicConfig> configs;  // source configs read this pass
   if (!to_create.empty() && apply) {
     configs = source_admin_.describe_topic_configs(to_create);
     std::vector<kafka::NewTopic> requests;
@@ -224,9 +224,9 @@ std::vector<TopicPlan> TopicSync::run_once(bool apply) {
     auto target_configs = target_admin_.describe_topic_configs(ready_targets);
     // The configs of topics just created were read a moment ago: one round trip to the source
     // less before a new topic is copied (a tenth of a second over a 40 ms link).
-    auto source_configs = ready_sources.empty()
-                              ? decltype(configs)()
-                              : source_admin_.describe_topic_configs(ready_sources);
+    std::map<std::string, kafka::TopicConfig> source_configs;
+    if (!ready_sources.empty())
+      source_configs = source_admin_.describe_topic_configs(ready_sources);
     source_configs.merge(configs);
     std::map<std::string, std::map<std::string, std::string>> to_alter;
     for (auto& plan : plans) {
