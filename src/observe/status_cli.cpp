@@ -279,9 +279,9 @@ std::string render_status(const json& st, const json* previous, const std::strin
   }
   out += "\n";
 
-  Table flows({"FLOW", "STATE", "SOURCE -> TARGET", "TOPICS", "LAG", "RECORDS/S", "P99 MS",
+  Table flows({"FLOW", "STATE", "ROLE", "SOURCE -> TARGET", "TOPICS", "LAG", "RECORDS/S", "P99 MS",
                "REPLICATED", "IN FLIGHT", "ERRORS", "TOPIC SYNC"},
-              {false, false, false, true, true, true, true, true, true, true, false});
+              {false, false, false, false, true, true, true, true, true, true, true, false});
   for (const auto& f : st["flows"]) {
     const std::string id = f.value("id", "");
     const json& lat = f["latency_ms"];
@@ -295,7 +295,10 @@ std::string render_status(const json& st, const json* previous, const std::strin
     }
     std::string state = f.value("state", "?");
     if (f.value("backpressure", false)) state += " (backpressure)";
-    flows.add({id, state, cluster(f["source"]) + " -> " + cluster(f["target"]),
+    // The leader does the flow's control-plane work (topics, configs, ACLs, groups); every
+    // instance copies its share of the partitions.
+    const std::string role = f.value("control_leader", false) ? "leader" : "member";
+    flows.add({id, state, role, cluster(f["source"]) + " -> " + cluster(f["target"]),
                std::to_string(get_int(f, "topics")), count(get_int(f, "lag")), r, p99,
                count(get_int(f, "records_replicated")), bytes(get_int(f, "inflight_bytes")),
                count(get_int(f, "errors_total")), ago(get_int(f, "last_topic_sync_ms"), now)});
@@ -416,6 +419,7 @@ int status_command(const StatusOptions& options, const std::atomic<bool>& stop) 
 
   json previous;
   bool have_previous = false;
+  int rc = 0;
   // Without --watch a second poll a second later still gives records/s.
   const int polls = options.watch ? -1 : (options.json ? 1 : 2);
   for (int i = 0; polls < 0 || i < polls; ++i) {
@@ -442,10 +446,11 @@ int status_command(const StatusOptions& options, const std::atomic<bool>& stop) 
       std::cout << text << std::flush;
       if (options.watch && !tty) std::cout << "\n";
     }
+    rc = f.doc.value("ready", false) ? 0 : kNotReady;
     previous = std::move(f.doc);
     have_previous = true;
   }
-  return 0;
+  return options.watch ? 0 : rc;  // --watch ends on Ctrl-C: nothing to report then
 }
 
 }  // namespace kmirror::observe

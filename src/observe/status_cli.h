@@ -26,7 +26,10 @@ struct StatusOptions {
 };
 
 // Exit codes: 0 shown, 1 an unexpected answer, 2 bad usage, 3 nothing answers at the URL (with
-// --config: a target cluster does not answer; a silent URL is then only mentioned).
+// --config: a target cluster does not answer; a silent URL is then only mentioned), 4 shown but
+// the instance is not ready (what /readyz answers 503 for: a cluster unreachable, a flow not
+// replicating), so scripts and probes need not parse the output.
+inline constexpr int kNotReady = 4;
 int status_command(const StatusOptions& options, const std::atomic<bool>& stop);
 
 // The table for a /status document; `previous` (an earlier document) gives records/s.

@@ -17,6 +17,7 @@
 
 #include "harness/kafka_cluster.h"
 #include "kafka/client.h"
+#include "observe/status_cli.h"
 #include "support/http.h"
 #include "support/kmirror_process.h"
 #include "support/records.h"
@@ -252,6 +253,7 @@ TEST_F(ObserveTest, MetricsAndStatusFollowReplicationThroughATargetOutage) {
   EXPECT_NE(out.find("ready"), std::string::npos) << out;
   EXPECT_NE(out.find(topic), std::string::npos) << out;
   EXPECT_NE(out.find("replicating"), std::string::npos) << out;
+  EXPECT_NE(out.find("leader"), std::string::npos) << "a single instance leads: " << out;
   EXPECT_EQ(KmirrorProcess::run_to_end({"status", "--url", url, "--json"}, out, 30s), 0) << out;
   json doc = json::parse(out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << out;
@@ -277,6 +279,16 @@ TEST_F(ObserveTest, MetricsAndStatusFollowReplicationThroughATargetOutage) {
   EXPECT_NE(ready_body.find("target cluster b"), std::string::npos) << ready_body;
   json during = http.status();
   EXPECT_GT(flow_of(during, id)["lag"].get<int64_t>(), 0);
+  // `kmirror status` shows it and says so in its exit code, with --json too.
+  EXPECT_EQ(KmirrorProcess::run_to_end({"status", "--url", url}, out, 30s),
+            kmirror::observe::kNotReady)
+      << out;
+  EXPECT_NE(out.find("NOT READY"), std::string::npos) << out;
+  EXPECT_NE(out.find("b (unreachable)"), std::string::npos) << out;
+  EXPECT_EQ(KmirrorProcess::run_to_end({"status", "--url", url, "--json"}, out, 30s),
+            kmirror::observe::kNotReady)
+      << out;
+  EXPECT_EQ(json::parse(out, nullptr, false).value("ready", true), false) << out;
   // Events are derived by a sampler every second: the one for this outage may trail the metric.
   bool event_seen = kmirror::kafka::wait_until(
       [&] {
