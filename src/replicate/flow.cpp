@@ -497,6 +497,12 @@ struct Flow::Impl {
     // its metadata requests must not have the broker create them with its defaults.
     pprops["allow.auto.create.topics"] = "false";
     pprops["acks"] = "all";
+    // librdkafka 2.0's idempotent producer sends one request per partition at a time, and its
+    // broker thread polls with no timeout while a partition's full batch waits for it: with 5
+    // requests allowed per connection that spin took most of the process's CPU. Two requests
+    // keep sends overlapping without it: half the CPU per GB and faster on the near target
+    // (docs/benchmarks.md).
+    pprops["max.in.flight.requests.per.connection"] = "2";
     pprops["linger.ms"] = "5";
     pprops["batch.num.messages"] = "10000";
     pprops["batch.size"] = "1000000";
@@ -1794,7 +1800,7 @@ struct Flow::Impl {
         return;
       }
       auto known = target_ends.find({st.target_topic, st.partition});
-      resumes[i] = resume_point(st, stored->elems[i].offset,
+      resumes[i] = resume_point(st, stored->elems[i].offset, initial.count(st.source_topic) > 0,
                                 known == target_ends.end()
                                     ? std::nullopt
                                     : std::optional<kafka::Watermarks>(known->second));
@@ -1848,7 +1854,9 @@ struct Flow::Impl {
       st->consumer = least_busy_lane(held);
       spdlog::info(
           "flow {}: assigned {} from {}{}", flow.id, tp_name(tp.topic, tp.partition),
-          resume >= 0 ? "stored position " + std::to_string(resume) : std::string("start policy"),
+          resume < 0                    ? std::string("start policy")
+          : stored->elems[i].offset < 0 ? "the copies on the target, at " + std::to_string(resume)
+                                        : "stored position " + std::to_string(resume),
           lanes.size() == 1 ? ""
                             : ", source connection " + std::to_string(lane_number(st->consumer)));
       {
@@ -1868,8 +1876,9 @@ struct Flow::Impl {
   // Where a partition resumes: after its stored position, and after whatever the target holds
   // beyond it (copied before a crash, position not yet stored), so a restart re-sends nothing
   // it does not have to. Every source record in between must be on the target or be one the
-  // loop rule skips; the first that is neither is where copying resumes.
-  int64_t resume_point(const PartitionState& s, int64_t stored,
+  // loop rule skips; the first that is neither is where copying resumes. -1: no position, the
+  // start policy applies.
+  int64_t resume_point(const PartitionState& s, int64_t stored, bool initial,
                        std::optional<kafka::Watermarks> target_end) {
     std::optional<int64_t> frontier;
     while (true) {
@@ -1884,7 +1893,16 @@ struct Flow::Impl {
         std::this_thread::sleep_for(1s);
       }
     }
-    if (stored < 0 || !frontier || *frontier < stored) return stored;
+    if (!frontier) return stored;
+    // No position stored yet, yet the target holds copies: a restart within the first commit
+    // interval. The start policy alone would copy them again (earliest) or skip what arrived
+    // meanwhile (latest), so the copies count as the position, from where the policy starts.
+    const bool first_life = stored < 0;
+    if (first_life) {
+      stored = policy_start(s, initial);
+      if (stored < 0) return -1;
+    }
+    if (*frontier < stored) return first_life ? -1 : stored;
     int64_t resume = *frontier + 1;
     bool complete =
         kafka::read_range(base_props(source_cluster, "verify"), s.source_topic, s.partition, stored,
@@ -1894,14 +1912,34 @@ struct Flow::Impl {
                               return;
                             if (!skippable(kafka::provenance_of(m))) resume = m->offset;
                           });
-    if (!complete) return stored;
+    if (!complete) return first_life ? -1 : stored;
     if (resume > stored) {
       spdlog::info(
           "flow {}: {} already holds source offsets up to {} on the target: resuming at {} instead "
-          "of {}",
-          flow.id, tp_name(s.source_topic, s.partition), *frontier, resume, stored);
+          "of {}{}",
+          flow.id, tp_name(s.source_topic, s.partition), *frontier, resume, stored,
+          first_life ? " (no position stored yet)" : "");
     }
     return resume;
+  }
+
+  // The first source offset the start policy copies, for a partition whose target already
+  // holds copies of it: the configured offset, the partition's first (earliest), or the first
+  // copy on the target (latest and a timestamp: the first start read nothing older). -1 when
+  // unknown.
+  int64_t policy_start(const PartitionState& s, bool initial) {
+    if (auto so = flow.start_offsets.find(s.source_topic);
+        so != flow.start_offsets.end() && so->second.count(s.partition)) {
+      return so->second.at(s.partition);
+    }
+    if (starts_at_beginning(initial)) {
+      try {
+        return kafka::query_watermarks(source_admin.get(), s.source_topic, s.partition, 10s).low;
+      } catch (const std::exception&) {
+        return -1;
+      }
+    }
+    return offset_maps->first_recorded(s.target_topic, s.partition).value_or(-1);
   }
 
   bool beyond_source_end(const std::string& topic, int32_t partition, int64_t position) {

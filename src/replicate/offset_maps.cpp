@@ -177,6 +177,14 @@ std::optional<std::pair<int64_t, int64_t>> OffsetMaps::last_recorded(const std::
   return std::make_pair(s->value, t->value);
 }
 
+std::optional<int64_t> OffsetMaps::first_recorded(const std::string& topic, int32_t partition) {
+  std::lock_guard lk(mu_);
+  auto it = maps_.find({topic, partition});
+  if (it == maps_.end()) return std::nullopt;
+  auto first = it->second.floor();
+  return first ? std::optional<int64_t>(first->value) : std::nullopt;
+}
+
 bool OffsetMaps::recorded(const std::string& topic, int32_t partition, int64_t source_offset) {
   std::lock_guard lk(mu_);
   auto it = maps_.find({topic, partition});

@@ -54,6 +54,9 @@ class OffsetMaps {
   // The last recorded (source offset, target offset) pair of a partition.
   std::optional<std::pair<int64_t, int64_t>> last_recorded(const std::string& topic,
                                                            int32_t partition);
+  // The lowest source offset whose copy the map holds (where the flow began copying, unless
+  // trimmed since).
+  std::optional<int64_t> first_recorded(const std::string& topic, int32_t partition);
   // True when the copy of exactly `source_offset` is in the map.
   bool recorded(const std::string& topic, int32_t partition, int64_t source_offset);
 
