@@ -1832,7 +1832,8 @@ struct Flow::Impl {
       if (resume >= 0) {
         tp.offset = resume;
         st->progress = core::PartitionProgress(resume);
-        st->stored = resume;
+        // Resumed from the copies on the target: nothing stored yet, so the next pass does.
+        st->stored = stored->elems[i].offset < 0 ? -1 : resume;
         st->next_expected = resume;
         st->rewind_to = resume;
       } else if (auto so = flow.start_offsets.find(tp.topic);
@@ -1899,7 +1900,16 @@ struct Flow::Impl {
     // meanwhile (latest), so the copies count as the position, from where the policy starts.
     const bool first_life = stored < 0;
     if (first_life) {
-      stored = policy_start(s, initial);
+      // Copies of offsets the source does not have yet belong to an earlier incarnation of
+      // the source topic: the policy applies.
+      kafka::Watermarks source;
+      try {
+        source = kafka::query_watermarks(source_admin.get(), s.source_topic, s.partition, 10s);
+      } catch (const std::exception&) {
+        return -1;
+      }
+      if (*frontier >= source.high) return -1;
+      stored = policy_start(s, initial, source.low);
       if (stored < 0) return -1;
     }
     if (*frontier < stored) return first_life ? -1 : stored;
@@ -1913,12 +1923,16 @@ struct Flow::Impl {
                             if (!skippable(kafka::provenance_of(m))) resume = m->offset;
                           });
     if (!complete) return first_life ? -1 : stored;
-    if (resume > stored) {
+    if (first_life) {
+      spdlog::info(
+          "flow {}: {} has no stored position yet but the target holds its copies up to source "
+          "offset {}: resuming at {} (checked from {})",
+          flow.id, tp_name(s.source_topic, s.partition), *frontier, resume, stored);
+    } else if (resume > stored) {
       spdlog::info(
           "flow {}: {} already holds source offsets up to {} on the target: resuming at {} instead "
-          "of {}{}",
-          flow.id, tp_name(s.source_topic, s.partition), *frontier, resume, stored,
-          first_life ? " (no position stored yet)" : "");
+          "of {}",
+          flow.id, tp_name(s.source_topic, s.partition), *frontier, resume, stored);
     }
     return resume;
   }
@@ -1927,18 +1941,12 @@ struct Flow::Impl {
   // holds copies of it: the configured offset, the partition's first (earliest), or the first
   // copy on the target (latest and a timestamp: the first start read nothing older). -1 when
   // unknown.
-  int64_t policy_start(const PartitionState& s, bool initial) {
+  int64_t policy_start(const PartitionState& s, bool initial, int64_t source_low) {
     if (auto so = flow.start_offsets.find(s.source_topic);
         so != flow.start_offsets.end() && so->second.count(s.partition)) {
       return so->second.at(s.partition);
     }
-    if (starts_at_beginning(initial)) {
-      try {
-        return kafka::query_watermarks(source_admin.get(), s.source_topic, s.partition, 10s).low;
-      } catch (const std::exception&) {
-        return -1;
-      }
-    }
+    if (starts_at_beginning(initial)) return source_low;
     return offset_maps->first_recorded(s.target_topic, s.partition).value_or(-1);
   }
 

@@ -97,19 +97,22 @@ std::optional<int64_t> OffsetMaps::catch_up(const std::string& topic, int32_t pa
                                             std::chrono::milliseconds timeout, int64_t floor,
                                             std::optional<kafka::Watermarks> known) {
   Key key{topic, partition};
+  auto w = known ? *known : kafka::query_watermarks(producer_.get(), topic, partition, timeout);
   int64_t from;
   {
     std::lock_guard lk(mu_);
     auto it = maps_.find(key);
     auto last = it == maps_.end() ? std::nullopt : it->second.last_target();
-    if (last && last->value < floor) {
+    // A map reaching the partition's end or beyond describes another incarnation of the
+    // target topic (deleted and created again, its stored positions gone with it): trusting
+    // it would take copies that are no longer there for copied.
+    if (last && (last->value < floor || last->value >= w.high)) {
       it->second = core::OffsetMap{};
       dirty_[key] = true;
       last.reset();
     }
     from = last ? last->value + 1 : floor;
   }
-  auto w = known ? *known : kafka::query_watermarks(producer_.get(), topic, partition, timeout);
   if (from < w.low) from = w.low;
   size_t found = 0;
   bool complete = kafka::read_range(
