@@ -1811,8 +1811,7 @@ struct Flow::Impl {
     std::vector<std::pair<std::string, int32_t>> from_start;
     for (size_t i = 0; i < n; ++i) {
       const std::string& topic = list->elems[i].topic;
-      bool from_policy = !(flow.start_offsets.count(topic) &&
-                           flow.start_offsets.at(topic).count(list->elems[i].partition));
+      bool from_policy = !configured_start(topic, list->elems[i].partition);
       // Not for partitions waiting for their target: they are paused at once, and their
       // first offset could be gone by the time they resume.
       if (resumes[i] < 0 && !states[i]->heartbeat && !states[i]->waiting_target && from_policy &&
@@ -1829,16 +1828,16 @@ struct Flow::Impl {
       auto& tp = list->elems[i];
       auto st = std::move(states[i]);
       int64_t resume = resumes[i];
+      const bool from_copies = resume >= 0 && stored->elems[i].offset < 0;
       if (resume >= 0) {
         tp.offset = resume;
         st->progress = core::PartitionProgress(resume);
         // Resumed from the copies on the target: nothing stored yet, so the next pass does.
-        st->stored = stored->elems[i].offset < 0 ? -1 : resume;
+        st->stored = from_copies ? -1 : resume;
         st->next_expected = resume;
         st->rewind_to = resume;
-      } else if (auto so = flow.start_offsets.find(tp.topic);
-                 so != flow.start_offsets.end() && so->second.count(tp.partition)) {
-        tp.offset = so->second.at(tp.partition);
+      } else if (auto configured = configured_start(tp.topic, tp.partition)) {
+        tp.offset = *configured;
         st->progress = core::PartitionProgress(tp.offset);
         st->next_expected = tp.offset;
         st->rewind_to = tp.offset;
@@ -1853,13 +1852,13 @@ struct Flow::Impl {
         st->first_offset_unresolved = tp.offset == RD_KAFKA_OFFSET_BEGINNING && st->waiting_target;
       }
       st->consumer = least_busy_lane(held);
-      spdlog::info(
-          "flow {}: assigned {} from {}{}", flow.id, tp_name(tp.topic, tp.partition),
-          resume < 0                    ? std::string("start policy")
-          : stored->elems[i].offset < 0 ? "the copies on the target, at " + std::to_string(resume)
-                                        : "stored position " + std::to_string(resume),
-          lanes.size() == 1 ? ""
-                            : ", source connection " + std::to_string(lane_number(st->consumer)));
+      spdlog::info("flow {}: assigned {} from {}{}", flow.id, tp_name(tp.topic, tp.partition),
+                   resume < 0    ? std::string("start policy")
+                   : from_copies ? "the copies on the target, at " + std::to_string(resume)
+                                 : "stored position " + std::to_string(resume),
+                   lanes.size() == 1
+                       ? ""
+                       : ", source connection " + std::to_string(lane_number(st->consumer)));
       {
         std::lock_guard lk(owned_mu);
         owned.insert({st->target_topic, tp.partition});
@@ -1942,12 +1941,17 @@ struct Flow::Impl {
   // copy on the target (latest and a timestamp: the first start read nothing older). -1 when
   // unknown.
   int64_t policy_start(const PartitionState& s, bool initial, int64_t source_low) {
-    if (auto so = flow.start_offsets.find(s.source_topic);
-        so != flow.start_offsets.end() && so->second.count(s.partition)) {
-      return so->second.at(s.partition);
-    }
+    if (auto configured = configured_start(s.source_topic, s.partition)) return *configured;
     if (starts_at_beginning(initial)) return source_low;
     return offset_maps->first_recorded(s.target_topic, s.partition).value_or(-1);
+  }
+
+  // The partition's offset from the flow's `start_offsets`, when configured.
+  std::optional<int64_t> configured_start(const std::string& topic, int32_t partition) const {
+    auto so = flow.start_offsets.find(topic);
+    if (so == flow.start_offsets.end()) return std::nullopt;
+    auto at = so->second.find(partition);
+    return at == so->second.end() ? std::nullopt : std::optional<int64_t>(at->second);
   }
 
   bool beyond_source_end(const std::string& topic, int32_t partition, int64_t position) {

@@ -29,6 +29,7 @@ void PrintTo(const AclBinding& acl, std::ostream* os) {
 using namespace std::chrono_literals;
 using kmirror::kafka::AclBinding;
 using kmirror::testing::KmirrorProcess;
+using kmirror::testing::occurrences;
 using AclSet = std::set<AclBinding>;
 
 namespace {
@@ -99,12 +100,6 @@ void commit_group(const std::string& bootstrap, const std::string& group,
       },
       60s, 500ms);
   ASSERT_TRUE(done) << "cannot commit offsets of group " << group << ": " << why;
-}
-
-size_t occurrences(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
 }
 
 // Source ACLs of one test: what is copied and what is not, under the name `p`.

@@ -258,13 +258,8 @@ TEST_F(ReplicateTest, KillBeforeTheFirstStoredPositionResendsAndSkipsNothing) {
       KmirrorProcess km(cfg);
       ASSERT_TRUE(kmirror::kafka::wait_until(
           [&] {
-            const std::string out = km.output();
-            size_t assigned = 0;
-            for (size_t at = 0; (at = out.find("assigned " + topic, at)) != std::string::npos;
-                 ++at) {
-              ++assigned;
-            }
-            return assigned == kPartitions;
+            return kmirror::testing::occurrences(km.output(), "assigned " + topic) ==
+                   static_cast<size_t>(kPartitions);
           },
           60s, 50ms))
           << km.output();
@@ -302,13 +297,9 @@ TEST_F(ReplicateTest, KillBeforeTheFirstStoredPositionResendsAndSkipsNothing) {
         << km.output();
     EXPECT_EQ(km.terminate(), 0) << km.output();
     EXPECT_EQ(end_offsets_sum(b(), topic), at_kill + 3000) << "re-sent copies\n" << km.output();
-    size_t resumed = 0;
-    const std::string out = km.output();
-    for (size_t at = 0; (at = out.find("has no stored position yet", at)) != std::string::npos;
-         ++at) {
-      ++resumed;
-    }
-    EXPECT_EQ(resumed, static_cast<size_t>(kPartitions)) << out;
+    EXPECT_EQ(kmirror::testing::occurrences(km.output(), "has no stored position yet"),
+              static_cast<size_t>(kPartitions))
+        << km.output();
 
     // Per partition: the target is the source from one offset on, each record once, in order.
     auto source = kmirror::testing::read_all(a(), topic);

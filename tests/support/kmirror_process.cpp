@@ -185,4 +185,10 @@ std::string two_cluster_config(const std::string& a_bootstrap, const std::string
   return yaml;
 }
 
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 }  // namespace kmirror::testing
