@@ -1805,24 +1805,32 @@ struct Flow::Impl {
                                     ? std::nullopt
                                     : std::optional<kafka::Watermarks>(known->second));
     });
-    // Positions decided: resolve "from the beginning" to the partition's first offset here, in
-    // one request per broker. Given the logical offset, librdkafka may look it up before the
-    // partition has joined its leader's thread and then retries only after 500 ms.
-    std::vector<std::pair<std::string, int32_t>> from_start;
+    // Positions decided: resolve "from the beginning" to the partition's first offset and
+    // `latest` to its end here, in one request per broker each. Given the logical offset,
+    // librdkafka may look it up before the partition has joined its leader's thread and then
+    // retries only after 500 ms; and an end it resolves later skips what arrived meanwhile.
+    // An explicit end is also a position from the start: the lag is 0, not the whole log.
+    std::vector<std::pair<std::string, int32_t>> from_start, from_end;
     for (size_t i = 0; i < n; ++i) {
       const std::string& topic = list->elems[i].topic;
       bool from_policy = !configured_start(topic, list->elems[i].partition);
-      // Not for partitions waiting for their target: they are paused at once, and their
-      // first offset could be gone by the time they resume.
-      if (resumes[i] < 0 && !states[i]->heartbeat && !states[i]->waiting_target && from_policy &&
-          starts_at_beginning(initial.count(topic) > 0)) {
-        from_start.emplace_back(list->elems[i].topic, list->elems[i].partition);
+      if (resumes[i] < 0 && !states[i]->heartbeat && from_policy) {
+        // The first offset not for partitions waiting for their target: they are paused at
+        // once, and it could be gone by the time they resume. Their end is taken now, as the
+        // others': `latest` means what arrives from the start on.
+        if (!starts_at_beginning(initial.count(topic) > 0)) {
+          if (flow.start.kind == config::StartKind::kLatest)
+            from_end.emplace_back(topic, list->elems[i].partition);
+        } else if (!states[i]->waiting_target) {
+          from_start.emplace_back(topic, list->elems[i].partition);
+        }
       }
     }
     // Short: a partition without a leader fails the whole request, and the logical offset
     // then still works, 500 ms later.
     auto source_starts =
         kafka::query_offsets(source_admin.get(), from_start, RD_KAFKA_OFFSET_BEGINNING, 2s);
+    auto source_ends = kafka::query_offsets(source_admin.get(), from_end, RD_KAFKA_OFFSET_END, 2s);
     std::vector<size_t> held = lane_loads();
     for (size_t i = 0; i < n; ++i) {
       auto& tp = list->elems[i];
@@ -1848,6 +1856,13 @@ struct Flow::Impl {
         if (auto low = source_starts.find({tp.topic, tp.partition});
             tp.offset == RD_KAFKA_OFFSET_BEGINNING && low != source_starts.end()) {
           tp.offset = low->second;
+        }
+        if (auto end = source_ends.find({tp.topic, tp.partition});
+            tp.offset == RD_KAFKA_OFFSET_END && end != source_ends.end()) {
+          tp.offset = end->second;
+          st->progress = core::PartitionProgress(tp.offset);
+          st->next_expected = tp.offset;
+          st->rewind_to = tp.offset;
         }
         st->first_offset_unresolved = tp.offset == RD_KAFKA_OFFSET_BEGINNING && st->waiting_target;
       }

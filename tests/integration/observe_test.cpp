@@ -440,12 +440,27 @@ TEST_F(ObserveTest, HeartbeatLatencyIsKnownWhileNoRecordFlows) {
   const std::string topic = kmirror::testing::unique_topic_name("idle");
   const std::string id = "hb-idle";
   kmirror::testing::create_topic(a(), topic, 2);
-  KmirrorProcess km(config(a(), b(), id, topic, "  bind: 127.0.0.1:0\n"));
+  // Records from before the start, which `start: latest` leaves alone: nothing to copy and
+  // nothing behind, so the lag is 0 from the first status on (not the whole log).
+  auto old_records = kmirror::testing::make_records(31, 600, 2);
+  kmirror::testing::produce(a(), topic, old_records);
+  std::string cfg = config(a(), b(), id, topic, "  bind: 127.0.0.1:0\n");
+  cfg.insert(cfg.find("    topics:\n"), "    start: latest\n");
+  KmirrorProcess km(cfg);
   int port = wait_for_port(km);
   ASSERT_NE(port, 0) << km.output();
   Http http(port);
+  ASSERT_TRUE(kmirror::kafka::wait_until(
+      [&] { return flow_of(http.status(), id)["partitions"].size() == 2; }, 60s, 100ms))
+      << http.status().dump(2) << km.output();
+  const auto ends = end_offsets(a(), topic, 2);
+  {
+    json f = flow_of(http.status(), id);
+    EXPECT_EQ(f["lag"], 0) << f.dump(2);
+    EXPECT_EQ(status_positions(f), ends) << f.dump(2);
+  }
 
-  // No user record is ever produced: only heartbeats can tell the latency.
+  // No user record is produced from here on: only heartbeats can tell the latency.
   ASSERT_TRUE(kmirror::kafka::wait_until(
       [&] {
         json f = flow_of(http.status(), id);
