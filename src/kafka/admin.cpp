@@ -4,6 +4,8 @@
 #include <memory>
 #include <thread>
 
+#include "kafka/client.h"
+
 namespace kmirror::kafka {
 namespace {
 
@@ -64,7 +66,16 @@ EventPtr Admin::run(rd_kafka_event_type_t expected,
   rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout_.count()),
                                             errstr, sizeof(errstr));
   call(queue.get(), options.get());
-  EventPtr event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout_.count()) + 1000));
+  // In slices, so an interrupted thread (InterruptScope) stops waiting; the answer, if any
+  // comes, goes with the queue.
+  const auto deadline = std::chrono::steady_clock::now() + timeout_ + std::chrono::seconds(1);
+  EventPtr event;
+  while (!event && std::chrono::steady_clock::now() < deadline) {
+    if (interrupted()) {
+      throw KafkaError(RD_KAFKA_RESP_ERR__INTR, "admin request abandoned: stopping");
+    }
+    event.reset(rd_kafka_queue_poll(queue.get(), 200));
+  }
   if (!event) {
     throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, "admin request got no answer within " +
                                                        std::to_string(timeout_.count()) + " ms");
@@ -374,7 +385,10 @@ std::vector<std::string> Admin::create_acls(const std::vector<AclBinding>& acls)
 TopicConfig Admin::describe_broker_config(int32_t broker_id) {
   if (broker_id < 0) {
     const rd_kafka_metadata_t* md = nullptr;
-    check(rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(timeout_.count())), "metadata");
+    check(call_interruptibly(
+              timeout_,
+              [&](int slice_ms) { return rd_kafka_metadata(rk_, 0, nullptr, &md, slice_ms); }),
+          "metadata");
     MetadataPtr owned(md);
     if (md->broker_cnt == 0) throw KafkaError(RD_KAFKA_RESP_ERR__TRANSPORT, "no broker known");
     broker_id = md->brokers[0].id;

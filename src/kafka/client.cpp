@@ -68,8 +68,9 @@ ClusterMetadata fetch_metadata(rd_kafka_t* rk, std::chrono::milliseconds timeout
   const rd_kafka_metadata_t* raw = nullptr;
   rd_kafka_topic_t* rkt = nullptr;
   if (!topic.empty()) rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  rd_kafka_resp_err_t err =
-      rd_kafka_metadata(rk, rkt == nullptr ? 1 : 0, rkt, &raw, static_cast<int>(timeout.count()));
+  rd_kafka_resp_err_t err = call_interruptibly(timeout, [&](int slice_ms) {
+    return rd_kafka_metadata(rk, rkt == nullptr ? 1 : 0, rkt, &raw, slice_ms);
+  });
   if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
   check(err, "metadata request");
   MetadataPtr md(raw);
@@ -170,9 +171,10 @@ Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t pa
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &w.low, &w.high,
-                                         static_cast<int>(std::max<int64_t>(left.count(), 1)));
+    rd_kafka_resp_err_t err = call_interruptibly(left, [&](int slice_ms) {
+      return rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &w.low, &w.high,
+                                              slice_ms);
+    });
     // A partition just created, or whose leader just moved, answers these until metadata
     // catches up: worth waiting for within the caller's timeout.
     bool transient = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
@@ -212,8 +214,12 @@ std::map<std::pair<std::string, int32_t>, int64_t> query_offsets(
   auto list = new_partition_list(static_cast<int>(partitions.size()));
   for (const auto& [topic, partition] : partitions)
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = which;
-  if (rd_kafka_offsets_for_times(rk, list.get(), static_cast<int>(timeout.count())) !=
-      RD_KAFKA_RESP_ERR_NO_ERROR) {
+  // Each attempt asks anew: offsets_for_times overwrites the list's offsets with its answers.
+  auto err = call_interruptibly(timeout, [&](int slice_ms) {
+    for (int i = 0; i < list->cnt; ++i) list->elems[i].offset = which;
+    return rd_kafka_offsets_for_times(rk, list.get(), slice_ms);
+  });
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return out;
   }
   for (int i = 0; i < list->cnt; ++i) {
@@ -247,6 +253,39 @@ std::optional<std::chrono::milliseconds> round_trip(rd_kafka_t* rk,
     if (!best || took < *best) best = took;
   }
   return best;
+}
+
+namespace {
+thread_local const std::atomic<bool>* interrupt_flag = nullptr;
+}  // namespace
+
+InterruptScope::InterruptScope(const std::atomic<bool>& stop) : outer_(interrupt_flag) {
+  interrupt_flag = &stop;
+}
+InterruptScope::~InterruptScope() {
+  interrupt_flag = outer_;
+}
+
+bool interrupted() {
+  return interrupt_flag != nullptr && interrupt_flag->load();
+}
+
+rd_kafka_resp_err_t call_interruptibly(std::chrono::milliseconds timeout,
+                                       const std::function<rd_kafka_resp_err_t(int)>& attempt) {
+  using std::chrono::milliseconds;
+  if (interrupt_flag == nullptr)
+    return attempt(static_cast<int>(std::max<int64_t>(timeout.count(), 1)));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  milliseconds slice(1000);
+  while (true) {
+    if (interrupted()) return RD_KAFKA_RESP_ERR__INTR;
+    auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    const bool last = left <= slice;
+    auto err = attempt(static_cast<int>(std::max<int64_t>(std::min(left, slice).count(), 1)));
+    if (err != RD_KAFKA_RESP_ERR__TIMED_OUT || last) return err;
+    slice = std::min(slice * 2, milliseconds(4000));
+  }
 }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,

@@ -1,6 +1,7 @@
 // Creating librdkafka clients and the metadata calls every subsystem needs.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -83,6 +84,31 @@ std::optional<std::chrono::milliseconds> round_trip(rd_kafka_t* rk,
 std::map<std::pair<std::string, int32_t>, int64_t> query_offsets(
     rd_kafka_t* rk, const std::vector<std::pair<std::string, int32_t>>& partitions, int64_t which,
     std::chrono::milliseconds timeout);
+
+// While an InterruptScope lives, the blocking requests its thread makes through this module
+// (metadata, watermarks, offsets, Admin) give up within a few seconds of `stop` being set,
+// with KafkaError RD_KAFKA_RESP_ERR__INTR: a stopping flow does not wait out a 30 s request
+// to a cluster that is gone. Scopes nest; the innermost one counts.
+class InterruptScope {
+ public:
+  explicit InterruptScope(const std::atomic<bool>& stop);
+  ~InterruptScope();
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+
+ private:
+  const std::atomic<bool>* outer_;
+};
+
+// True when this thread's innermost InterruptScope has been told to stop.
+bool interrupted();
+
+// Runs `attempt(slice_ms)`, a blocking librdkafka call, until it answers anything but a
+// timeout, `timeout` passes, or the thread is interrupted (RD_KAFKA_RESP_ERR__INTR). Outside
+// an InterruptScope: one attempt with the whole timeout. Inside: slices of 1, 2, 4 s (at
+// most 4 s), so an answer slower than a slice still arrives and a stop waits one slice.
+rd_kafka_resp_err_t call_interruptibly(std::chrono::milliseconds timeout,
+                                       const std::function<rd_kafka_resp_err_t(int)>& attempt);
 
 // Polls `condition` every `interval` until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,

@@ -592,6 +592,9 @@ struct Flow::Impl {
   }
 
   void control_loop() {
+    // A stop abandons the request under way: a pass against a lost cluster held shutdown up
+    // for its requests' timeouts (91 s in the demo's failover).
+    kafka::InterruptScope interruptible(control_stop);
     core::TopicFilter filter(flow.topics_include, flow.topics_exclude);
     sync::TopicSync topic_sync(
         source_admin.get(), target_admin.get(), filter,
@@ -665,6 +668,7 @@ struct Flow::Impl {
           continue;  // plan again as the leader, which creates what the target lacks
         }
       } catch (const std::exception& e) {
+        if (control_stop) break;
         spdlog::warn("flow {}: topic sync failed, retrying: {}", flow.id, e.what());
         // Which side failed: a cheap metadata probe of each (outside the status lock).
         bool source_ok = probe(source_admin.get());
@@ -677,7 +681,7 @@ struct Flow::Impl {
       // After the topics: a new leader's first pass creates the targets before anything else
       // (groups and ACLs took a third of a second over a 40 ms link), and group offsets are
       // translated onto topics that exist.
-      if (lead && Clock::now() >= next_group_sync && topics_known_before) {
+      if (lead && Clock::now() >= next_group_sync && topics_known_before && !control_stop) {
         sync_groups(group_sync);
         if (flow.acls.enabled) sync_acls(acl_sync, group_synced);
         record_source_ends();
@@ -732,6 +736,7 @@ struct Flow::Impl {
         snapshot.errors["acl_sync"] += report.failures.size();
       }
     } catch (const std::exception& e) {
+      if (control_stop) return;
       spdlog::warn("flow {}: acl sync failed, retrying: {}", flow.id, e.what());
       std::lock_guard lk(status_mu);
       ++snapshot.errors["acl_sync"];
@@ -845,6 +850,7 @@ struct Flow::Impl {
       snapshot.groups_skipped_active = report.skipped_active;
       if (!report.failures.empty()) snapshot.errors["offset_sync"] += report.failures.size();
     } catch (const std::exception& e) {
+      if (control_stop) return;
       spdlog::warn("flow {}: group offset sync failed, retrying: {}", flow.id, e.what());
       std::lock_guard lk(status_mu);
       ++snapshot.errors["offset_sync"];
