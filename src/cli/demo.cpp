@@ -597,7 +597,24 @@ int failover_demo(Demo& d) {
   }
   std::set<Identity> distinct(delivered.begin(), delivered.end());
   r.consumed = static_cast<int64_t>(delivered.size());
-  for (const auto& id : d.acked) r.lost += distinct.count(id) ? 0 : 1;
+  // The lost ones by name (where written, partition, offset there), for whoever investigates.
+  std::map<uint64_t, std::string> region_of;
+  for (const auto& [bootstrap, name] :
+       {std::pair{d.primary, "us-east"}, {d.secondary, "eu-west"}}) {
+    auto client = kafka::make_client(kafka::ClientKind::kProducer,
+                                     {{"bootstrap.servers", bootstrap}, {"log_level", "3"}});
+    region_of[cluster_hash(kafka::fetch_cluster_id(client.get(), 30s))] = name;
+  }
+  nlohmann::json lost_records = nlohmann::json::array();
+  for (const auto& id : d.acked) {
+    if (distinct.count(id)) continue;
+    ++r.lost;
+    const auto& [origin, partition, offset] = id;
+    if (lost_records.size() < 20) {
+      lost_records.push_back(region_of[origin] + " " + kTopic + "[" + std::to_string(partition) +
+                             "]@" + std::to_string(offset));
+    }
+  }
   // Records written at the instant of the outage whose acknowledgement was lost with us-east.
   int64_t unacknowledged = 0;
   for (const auto& id : distinct) unacknowledged += d.acked.count(id) ? 0 : 1;
@@ -618,10 +635,12 @@ int failover_demo(Demo& d) {
     r.message = "nothing lost, no duplicate after dedup";
   }
   print_drill_report(r, "us-east", "eu-west");
+  if (!lost_records.empty()) std::cout << "  not consumed: " << lost_records.dump() << std::endl;
   std::cout << "  duplicates dropped by the dedup library after the failover: "
             << d.app.dropped - dropped_before << std::endl;
   nlohmann::json summary = drill_report_json(r);
   summary["only_on_source"] = only_on_a;
+  summary["lost_records"] = lost_records;
   summary["consumed_unacknowledged"] = unacknowledged;
   summary["settled"] = settled;
   summary["primary_bootstrap"] = d.primary;
