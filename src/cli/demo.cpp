@@ -61,6 +61,13 @@ class SampleProducer {
       auto* self = static_cast<SampleProducer*>(opaque);
       if (m->err) return;
       std::lock_guard lock(self->mu_);
+      // At the kill, librdkafka 2.0.2 reports some in-flight records (purged next) as
+      // delivered without an offset, some never written: they cannot be followed to the
+      // consumer, so they are counted apart.
+      if (m->offset < 0) {
+        ++self->acked_without_offset_;
+        return;
+      }
       self->acked_.insert(Identity{self->self_, m->partition, m->offset});
     });
     producer_ = kafka::make_client(kafka::ClientKind::kProducer, kafka::ConfPtr(conf));
@@ -87,6 +94,10 @@ class SampleProducer {
   std::set<Identity> acked_ids() const {
     std::lock_guard lock(mu_);
     return acked_;
+  }
+  uint64_t acked_without_offset() const {
+    std::lock_guard lock(mu_);
+    return acked_without_offset_;
   }
   uint64_t next_order() const { return next_order_; }
 
@@ -120,6 +131,7 @@ class SampleProducer {
   std::atomic<uint64_t> next_order_;
   mutable std::mutex mu_;
   std::set<Identity> acked_;
+  uint64_t acked_without_offset_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -305,7 +317,8 @@ struct Demo {
   std::unique_ptr<SampleProducer> producer;
   std::unique_ptr<SampleConsumer> consumer;
   std::set<Identity> acked;  // of producers already finished
-  uint64_t orders = 0;       // next order number, across producers
+  uint64_t acked_without_offset = 0;
+  uint64_t orders = 0;  // next order number, across producers
   Clock::time_point started = Clock::now();
 
   ~Demo() {
@@ -346,6 +359,7 @@ struct Demo {
     producer->finish(cluster_lost);
     auto ids = producer->acked_ids();
     acked.insert(ids.begin(), ids.end());
+    acked_without_offset += producer->acked_without_offset();
     orders = producer->next_order();
     producer.reset();
   }
@@ -636,11 +650,18 @@ int failover_demo(Demo& d) {
   }
   print_drill_report(r, "us-east", "eu-west");
   if (!lost_records.empty()) std::cout << "  not consumed: " << lost_records.dump() << std::endl;
+  if (d.acked_without_offset > 0) {
+    std::cout << "  " << d.acked_without_offset
+              << " record(s) reported delivered at the kill without an offset (librdkafka "
+                 "2.0.2; not all of them were written): not followed, not counted as produced"
+              << std::endl;
+  }
   std::cout << "  duplicates dropped by the dedup library after the failover: "
             << d.app.dropped - dropped_before << std::endl;
   nlohmann::json summary = drill_report_json(r);
   summary["only_on_source"] = only_on_a;
   summary["lost_records"] = lost_records;
+  summary["acknowledged_without_offset"] = d.acked_without_offset;
   summary["consumed_unacknowledged"] = unacknowledged;
   summary["settled"] = settled;
   summary["primary_bootstrap"] = d.primary;
