@@ -255,6 +255,22 @@ std::optional<std::chrono::milliseconds> round_trip(rd_kafka_t* rk,
   return best;
 }
 
+rd_kafka_resp_err_t commit_within(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* offsets,
+                                  std::chrono::milliseconds timeout) {
+  QueuePtr queue(rd_kafka_queue_new(rk));
+  if (auto err = rd_kafka_commit_queue(rk, offsets, queue.get(), nullptr, nullptr)) return err;
+  EventPtr event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count())));
+  if (!event) return RD_KAFKA_RESP_ERR__TIMED_OUT;
+  if (auto err = rd_kafka_event_error(event.get())) return err;
+  // Per partition: the first refusal is the answer.
+  if (const auto* list = rd_kafka_event_topic_partition_list(event.get())) {
+    for (int i = 0; i < list->cnt; ++i) {
+      if (list->elems[i].err) return list->elems[i].err;
+    }
+  }
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 namespace {
 thread_local const std::atomic<bool>* interrupt_flag = nullptr;
 }  // namespace

@@ -85,6 +85,12 @@ std::map<std::pair<std::string, int32_t>, int64_t> query_offsets(
     rd_kafka_t* rk, const std::vector<std::pair<std::string, int32_t>>& partitions, int64_t which,
     std::chrono::milliseconds timeout);
 
+// Commits `offsets` for the consumer group of `rk` and waits for the answer at most `timeout`
+// (RD_KAFKA_RESP_ERR__TIMED_OUT then). librdkafka's synchronous rd_kafka_commit waits as long
+// as the group's coordinator is unknown: past a minute with a target broker killed.
+rd_kafka_resp_err_t commit_within(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* offsets,
+                                  std::chrono::milliseconds timeout);
+
 // While an InterruptScope lives, the blocking requests its thread makes through this module
 // (metadata, watermarks, offsets, Admin) give up within a few seconds of `stop` being set,
 // with KafkaError RD_KAFKA_RESP_ERR__INTR: a stopping flow does not wait out a 30 s request

@@ -1367,7 +1367,7 @@ struct Flow::Impl {
     auto* e = rd_kafka_topic_partition_list_add(list.get(), target_topic.c_str(), partition);
     e->offset = 0;
     set_metadata(e, core::encode_position_metadata(floor));
-    if (rd_kafka_resp_err_t err = rd_kafka_commit(positions.get(), list.get(), 0)) {
+    if (rd_kafka_resp_err_t err = kafka::commit_within(positions.get(), list.get(), 30s)) {
       ++errors["position_store"];
       spdlog::warn("flow {}: cannot restart the position of {}: {}", flow.id,
                    tp_name(target_topic, partition), rd_kafka_err2str(err));
@@ -1401,7 +1401,11 @@ struct Flow::Impl {
     auto list = kafka::new_partition_list(static_cast<int>(parts.size()));
     Advanced advanced = advanced_positions(list.get());
     if (advanced.empty()) return true;
-    rd_kafka_resp_err_t err = rd_kafka_commit(positions.get(), list.get(), synchronous ? 0 : 1);
+    // Synchronous (a stop, a revocation): bounded, since a coordinator lost with a target broker
+    // held librdkafka's own synchronous commit past a minute; a position not stored only means
+    // a restart resumes from the one before, after the copies the target already holds.
+    rd_kafka_resp_err_t err = synchronous ? kafka::commit_within(positions.get(), list.get(), 15s)
+                                          : rd_kafka_commit(positions.get(), list.get(), 1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       ++errors["position_store"];
       spdlog::warn("flow {}: storing positions on the target failed: {}", flow.id,

@@ -1,8 +1,13 @@
-// Admin calls against librdkafka's in-process mock cluster, which can inject broker errors.
+// Admin calls and bounded commits against librdkafka's in-process mock cluster, which can inject
+// broker errors.
 #include "kafka/admin.h"
 
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka_mock.h>
+
+#include <chrono>
+
+#include "kafka/client.h"
 
 using namespace std::chrono_literals;
 
@@ -55,6 +60,32 @@ TEST(AdminTest, ListGroupOffsetsGivesUpOnACoordinatorThatNeverSettles) {
   } catch (const kmirror::kafka::KafkaError& e) {
     EXPECT_EQ(e.code(), RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
   }
+}
+
+}  // namespace
+
+namespace {
+
+TEST(CommitWithinTest, StoresTheOffsetsAndGivesUpOnAnUnreachableCoordinator) {
+  auto rk = kmirror::kafka::make_admin_client(kMock, "kmirror.flow");
+  auto* mock = rd_kafka_handle_mock_cluster(rk.get());
+  ASSERT_EQ(rd_kafka_mock_topic_create(mock, "t", 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  auto list = kmirror::kafka::new_partition_list(1);
+  rd_kafka_topic_partition_list_add(list.get(), "t", 0)->offset = 5;
+  ASSERT_EQ(kmirror::kafka::commit_within(rk.get(), list.get(), 10s), RD_KAFKA_RESP_ERR_NO_ERROR);
+  auto read = kmirror::kafka::new_partition_list(1);
+  rd_kafka_topic_partition_list_add(read.get(), "t", 0);
+  ASSERT_EQ(rd_kafka_committed(rk.get(), read.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(read->elems[0].offset, 5);
+
+  // The only broker, and so the coordinator, goes away: librdkafka's synchronous commit would
+  // wait for it to come back; this one answers within its timeout.
+  rd_kafka_mock_broker_set_down(mock, 1);
+  list->elems[0].offset = 7;
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_NE(kmirror::kafka::commit_within(rk.get(), list.get(), 1s), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  rd_kafka_mock_broker_set_up(mock, 1);
 }
 
 }  // namespace
