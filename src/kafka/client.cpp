@@ -171,9 +171,21 @@ Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t pa
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
+    // Not rd_kafka_query_watermark_offsets: before librdkafka 2.3 it can wait forever, past
+    // its timeout, for a partition whose leader's broker is down (a shutdown hung on it with
+    // a target broker killed). offsets_for_times keeps its timeout.
     rd_kafka_resp_err_t err = call_interruptibly(left, [&](int slice_ms) {
-      return rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &w.low, &w.high,
-                                              slice_ms);
+      auto list = new_partition_list(2);
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
+      if (auto e = rd_kafka_offsets_for_times(rk, list.get(), slice_ms)) return e;
+      if (auto e = list->elems[0].err) return e;
+      w.low = list->elems[0].offset;
+      list->elems[0].offset = RD_KAFKA_OFFSET_END;
+      if (auto e = rd_kafka_offsets_for_times(rk, list.get(), slice_ms)) return e;
+      if (auto e = list->elems[0].err) return e;
+      w.high = list->elems[0].offset;
+      return RD_KAFKA_RESP_ERR_NO_ERROR;
     });
     // A partition just created, or whose leader just moved, answers these until metadata
     // catches up: worth waiting for within the caller's timeout.

@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -109,10 +112,24 @@ int KmirrorProcess::terminate(std::chrono::seconds timeout, int signal) {
   if (running()) ::kill(pid_, signal);
   int rc = wait_exit(timeout);
   if (rc == -1) {
+    print_thread_stacks();
     kill9();
     return -1;
   }
   return rc;
+}
+
+void KmirrorProcess::print_thread_stacks() const {
+  // Where a process that does not stop is stuck: every thread's stack, when gdb is installed.
+  if (::system("command -v gdb >/dev/null 2>&1") != 0) return;
+  std::string cmd = "gdb -p " + std::to_string(pid_) +
+                    " -batch -nx -ex 'thread apply all bt 30' 2>/dev/null | grep -E '^(Thread|#)'";
+  std::cerr << "kmirror (pid " << pid_ << ") did not stop in time; its threads:" << std::endl;
+  if (FILE* in = ::popen(cmd.c_str(), "r")) {
+    char line[1024];
+    while (std::fgets(line, sizeof(line), in) != nullptr) std::cerr << line;
+    ::pclose(in);
+  }
 }
 
 std::string KmirrorProcess::output() const {

@@ -32,6 +32,8 @@ class KmirrorProcess {
   std::string output() const;  // everything it printed so far (stdout and stderr)
   // Peak resident set size in KiB (VmHWM), while running.
   long peak_rss_kib() const;
+  // Prints every thread's stack to stderr (gdb), e.g. when the process does not stop.
+  void print_thread_stacks() const;
   pid_t pid() const { return pid_; }
 
   // Runs kmirror with `args` to completion (bounded), returning exit code and output.
