@@ -222,6 +222,11 @@ class SampleConsumer {
   std::thread thread_;
 };
 
+// "orders[2]@41": one record of `orders`, for reports.
+std::string record_name(int32_t partition, int64_t offset) {
+  return std::string(kTopic) + "[" + std::to_string(partition) + "]@" + std::to_string(offset);
+}
+
 std::map<int32_t, int64_t> end_offsets(const std::string& bootstrap) {
   auto client = kafka::make_client(kafka::ClientKind::kProducer,
                                    {{"bootstrap.servers", bootstrap}, {"log_level", "3"}});
@@ -461,8 +466,7 @@ int steady_demo(Demo& d) {
     auto ends = end_offsets(d.primary);
     for (const auto& [origin, partition, offset] : d.acked) {
       if (offset >= ends[partition] && beyond_end.size() < 20) {
-        beyond_end.push_back(std::string(kTopic) + "[" + std::to_string(partition) + "]@" +
-                             std::to_string(offset));
+        beyond_end.push_back(record_name(partition, offset));
       }
     }
   }
@@ -639,8 +643,7 @@ int failover_demo(Demo& d) {
     ++r.lost;
     const auto& [origin, partition, offset] = id;
     if (lost_records.size() < 20) {
-      lost_records.push_back(region_of[origin] + " " + kTopic + "[" + std::to_string(partition) +
-                             "]@" + std::to_string(offset));
+      lost_records.push_back(region_of[origin] + " " + record_name(partition, offset));
     }
   }
   // Records written at the instant of the outage whose acknowledgement was lost with us-east.

@@ -175,17 +175,18 @@ Watermarks query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t pa
     // its timeout, for a partition whose leader's broker is down (a shutdown hung on it with
     // a target broker killed). offsets_for_times keeps its timeout.
     rd_kafka_resp_err_t err = call_interruptibly(left, [&](int slice_ms) {
-      auto list = new_partition_list(2);
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset =
-          RD_KAFKA_OFFSET_BEGINNING;
-      if (auto e = rd_kafka_offsets_for_times(rk, list.get(), slice_ms)) return e;
-      if (auto e = list->elems[0].err) return e;
-      w.low = list->elems[0].offset;
-      list->elems[0].offset = RD_KAFKA_OFFSET_END;
-      if (auto e = rd_kafka_offsets_for_times(rk, list.get(), slice_ms)) return e;
-      if (auto e = list->elems[0].err) return e;
-      w.high = list->elems[0].offset;
-      return RD_KAFKA_RESP_ERR_NO_ERROR;
+      // One partition's BEGINNING or END offset into `out`; the request's or the partition's
+      // error otherwise.
+      auto ask = [&](int64_t which, int64_t& out) {
+        auto list = new_partition_list(1);
+        auto* e = rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
+        e->offset = which;
+        if (auto err = rd_kafka_offsets_for_times(rk, list.get(), slice_ms)) return err;
+        out = e->offset;
+        return e->err;
+      };
+      auto low = ask(RD_KAFKA_OFFSET_BEGINNING, w.low);
+      return low ? low : ask(RD_KAFKA_OFFSET_END, w.high);
     });
     // A partition just created, or whose leader just moved, answers these until metadata
     // catches up: worth waiting for within the caller's timeout.
