@@ -81,8 +81,8 @@ constexpr std::array<std::string_view, 22> kFlowKeys = {"source",
                                                         "acls",
                                                         "source_connections"};
 constexpr std::array<std::string_view, 2> kPatternKeys = {"include", "exclude"};
-constexpr std::array<std::string_view, 2> kBufferKeys = {"max_inflight_bytes",
-                                                         "max_inflight_records"};
+constexpr std::array<std::string_view, 3> kBufferKeys = {"max_inflight_bytes",
+                                                         "max_inflight_records", "pause_after"};
 constexpr std::array<std::string_view, 2> kTransactionKeys = {"interval", "max_bytes"};
 constexpr std::array<std::string_view, 2> kAclKeys = {"enabled", "copy_allow_write"};
 constexpr std::array<std::string_view, 3> kHttpKeys = {"bind", "enabled", "token_file"};
@@ -776,6 +776,7 @@ FlowConfig Loader::parse_flow(const YAML::Node& node, int list_line, size_t inde
       }
       flow.max_inflight_records = *n;
     }
+    if (const Entry* e = b.find("pause_after")) flow.pause_after = interval(*e, buffer_where);
   }
   if (const Entry* txn = map.find("transaction")) {
     std::string txn_where = "in 'transaction' of flow " + label;

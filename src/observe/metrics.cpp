@@ -94,6 +94,10 @@ std::vector<MetricFamily> FlowCollector::families(const std::vector<replicate::F
                              "1 while consumption is paused because inflight_bytes reached "
                              "buffer.max_inflight_bytes",
                              MetricType::Gauge);
+  auto pauses = family("backpressure_pauses_total",
+                       "Times the source partitions were paused because the target stayed over "
+                       "the in-flight limits for buffer.pause_after",
+                       MetricType::Counter);
   auto reachable =
       family("cluster_reachable", "1 when the flow's last control-plane pass reached the cluster",
              MetricType::Gauge);
@@ -192,6 +196,7 @@ std::vector<MetricFamily> FlowCollector::families(const std::vector<replicate::F
 
     add(inflight, flow, static_cast<double>(f.inflight_bytes));
     add(backpressure, flow, f.backpressure ? 1 : 0);
+    add(pauses, flow, static_cast<double>(f.backpressure_pauses));
     add(reachable, {{"flow", f.id}, {"cluster", f.source}, {"role", "source"}},
         f.source_reachable ? 1 : 0);
     add(reachable, {{"flow", f.id}, {"cluster", f.target}, {"role", "target"}},
@@ -207,12 +212,12 @@ std::vector<MetricFamily> FlowCollector::families(const std::vector<replicate::F
   }
 
   std::vector<MetricFamily> out;
-  for (auto* fam : {&latency,       &lag,           &flow_lag,       &age,       &position,
-                    &source_end,    &records,       &bytes,          &filtered,  &stopped,
-                    &errors,        &inflight,      &backpressure,   &reachable, &topics,
-                    &leader,        &topic_sync,    &position_store, &groups,    &group_sync,
-                    &state,         &hb_latency,    &hb_last,        &hb_time,   &hb_sent,
-                    &hb_replicated, &throttle_last, &throttle_total, &throttled}) {
+  for (auto* fam :
+       {&latency,        &lag,     &flow_lag,      &age,           &position,       &source_end,
+        &records,        &bytes,   &filtered,      &stopped,       &errors,         &inflight,
+        &backpressure,   &pauses,  &reachable,     &topics,        &leader,         &topic_sync,
+        &position_store, &groups,  &group_sync,    &state,         &hb_latency,     &hb_last,
+        &hb_time,        &hb_sent, &hb_replicated, &throttle_last, &throttle_total, &throttled}) {
     out.push_back(std::move(*fam));
   }
   return out;

@@ -88,6 +88,7 @@ json flow_json(const replicate::FlowStatus& f) {
           {"lag", f.lag},
           {"inflight_bytes", f.inflight_bytes},
           {"backpressure", f.backpressure},
+          {"backpressure_pauses", f.backpressure_pauses},
           {"topics", f.topics},
           {"latency_ms", latency_json(f.latency)},
           {"errors", f.errors},

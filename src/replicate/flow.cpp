@@ -88,8 +88,10 @@ struct Flow::Impl {
     core::PartitionProgress progress;
     int64_t stored = -1;         // position last stored in the target cluster
     int64_t next_expected = -1;  // offset after the last record taken from the consumer
-    int64_t rewind_to = -1;      // exactly-once: where to re-read from if the open txn aborts
-    int64_t target_floor = 0;    // target offset where copies of this source incarnation begin
+    // The offset it was assigned at (maybe logical): where it resumes before its first record.
+    int64_t assigned_at = RD_KAFKA_OFFSET_INVALID;
+    int64_t rewind_to = -1;    // exactly-once: where to re-read from if the open txn aborts
+    int64_t target_floor = 0;  // target offset where copies of this source incarnation begin
     int64_t max_message_bytes = 1048588;
     rd_kafka_t* consumer = nullptr;  // the lane's consumer that fetches it
     bool failed = false;
@@ -120,6 +122,7 @@ struct Flow::Impl {
   // members would cost a rebalance per lane at start (a second or more over a long link).
   struct Lane {
     kafka::KafkaPtr consumer;
+    kafka::QueuePtr queue;  // the consumer's queue, taken from in batches (released first)
     std::unique_ptr<FetchWaker> fetch_waker;  // null when KMIRROR_FETCH_WAKEUP=0 (measurements)
   };
   std::vector<Lane> lanes;
@@ -188,8 +191,8 @@ struct Flow::Impl {
   // target stays stuck, so the consumer keeps serving group rebalances.
   bool backpressure = false;
   bool backpressure_paused = false;
+  uint64_t backpressure_pauses = 0;
   Clock::time_point backpressure_since{};
-  static constexpr auto kPauseAfterBackpressure = 5s;
   // A source this far away gets larger fetches and more connections (regions far apart, not
   // racks). A busy broker nearby answered in 11 ms; a neighbouring region under 20 ms keeps
   // the near settings, whose 4 MiB fetches carry 270 MB/s per connection at 15 ms.
@@ -290,11 +293,8 @@ struct Flow::Impl {
       Lane lane;
       lane.consumer = kafka::make_client(kafka::ClientKind::kConsumer, std::move(conf));
       rd_kafka_poll_set_consumer(lane.consumer.get());
-      if (connections > 1) {
-        rd_kafka_queue_t* q = rd_kafka_queue_get_consumer(lane.consumer.get());
-        rd_kafka_queue_io_event_enable(q, lanes_ready[1], "1", 1);
-        rd_kafka_queue_destroy(q);
-      }
+      lane.queue.reset(rd_kafka_queue_get_consumer(lane.consumer.get()));
+      if (connections > 1) rd_kafka_queue_io_event_enable(lane.queue.get(), lanes_ready[1], "1", 1);
       if (wake_fetchers) lane.fetch_waker = std::make_unique<FetchWaker>(lane.consumer.get());
       lanes.push_back(std::move(lane));
     }
@@ -936,8 +936,39 @@ struct Flow::Impl {
   // of start-up on average in the benchmarks).
   void wake_fetchers_for_a_while() { wake_fetch_until = Clock::now() + 2s; }
 
+  // Puts partitions back at kmirror's own position (the record after the last one taken, or
+  // where they were assigned), not librdkafka's. librdkafka 2.0 pauses (ours, and its own for
+  // the whole assignment during a cooperative rebalance) save its idea of the last record
+  // handed out, and its batch call moves that past records it then drops for the pause (fixed
+  // in 2.1, librdkafka PR 4208): a resume from there skips them. Its own resume after a
+  // rebalance can also restart from an older offset (fixed in 2.4, librdkafka issue 4637),
+  // which costs a copy thread the re-reading. Asynchronous: the seek reaches each partition
+  // before anything asked after it (a resume), and records fetched before it are dropped.
+  void reposition(const std::vector<PartitionState*>& states) {
+    if (states.empty()) return;
+    for (const auto& lane : lanes) {
+      auto positions = kafka::new_partition_list(static_cast<int>(states.size()));
+      for (auto* s : states) {
+        const int64_t at = s->next_expected >= 0 ? s->next_expected : s->assigned_at;
+        if (s->consumer != lane.consumer.get() || at == RD_KAFKA_OFFSET_INVALID) continue;
+        rd_kafka_topic_partition_list_add(positions.get(), s->source_topic.c_str(), s->partition)
+            ->offset = at;
+      }
+      if (positions->cnt == 0) continue;
+      if (rd_kafka_error_t* err =
+              rd_kafka_seek_partitions(lane.consumer.get(), positions.get(), 0)) {
+        spdlog::warn("flow {}: repositioning {} partition(s) failed: {}", flow.id, positions->cnt,
+                     rd_kafka_error_string(err));
+        rd_kafka_error_destroy(err);
+      }
+    }
+    wake_fetchers_for_a_while();
+  }
+
+  // A resumed partition starts from kmirror's own position (reposition).
   void pause(const std::vector<PartitionState*>& states, bool resume) {
     if (states.empty()) return;
+    if (resume) reposition(states);
     for (const auto& lane : lanes) {
       auto list = kafka::new_partition_list(static_cast<int>(states.size()));
       for (auto* s : states) {
@@ -951,7 +982,6 @@ struct Flow::Impl {
         rd_kafka_pause_partitions(lane.consumer.get(), list.get());
       }
     }
-    if (resume) wake_fetchers_for_a_while();
   }
 
   void fail_partition(PartitionState& s, const std::string& why) {
@@ -1004,15 +1034,11 @@ struct Flow::Impl {
       for (auto* s : ready) {
         spdlog::info("flow {}: target partition for {} is ready", flow.id,
                      tp_name(s->source_topic, s->partition));
-        if (s->next_expected >= 0) {
-          seek(*s, s->next_expected);
-        } else if (auto first = firsts.find({s->source_topic, s->partition});
-                   first != firsts.end()) {
-          seek(*s, first->second);
-        }
+        if (auto first = firsts.find({s->source_topic, s->partition}); first != firsts.end())
+          s->assigned_at = first->second;
         s->first_offset_unresolved = false;
       }
-      pause(ready, true);
+      pause(ready, true);  // from next_expected, or from where it was assigned
     }
     if (topics != subscribed) {
       std::vector<std::string> gone;
@@ -1570,6 +1596,13 @@ struct Flow::Impl {
     clock_may_have_moved();  // served inside a poll; working out positions can take seconds
     bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      // Partitions kept through a cooperative rebalance: librdkafka paused and resumes them
+      // itself, from its own idea of their position (see reposition).
+      std::vector<PartitionState*> kept;
+      for (auto& [key, st] : parts) {
+        if (st->consumer == rk && !st->failed && !st->waiting_target) kept.push_back(st.get());
+      }
+      reposition(kept);
       assign(list);
       // The other lanes' partitions: fetched by them from the same offsets; the group
       // member holds them paused (from their end, so nothing is fetched before the pause).
@@ -1876,6 +1909,7 @@ struct Flow::Impl {
         }
         st->first_offset_unresolved = tp.offset == RD_KAFKA_OFFSET_BEGINNING && st->waiting_target;
       }
+      st->assigned_at = tp.offset;
       st->consumer = least_busy_lane(held);
       spdlog::info("flow {}: assigned {} from {}{}", flow.id, tp_name(tp.topic, tp.partition),
                    resume < 0    ? std::string("start policy")
@@ -2025,11 +2059,12 @@ struct Flow::Impl {
         pause(ready, true);
       }
     } else if (backpressure && !backpressure_paused &&
-               Clock::now() - backpressure_since > kPauseAfterBackpressure) {
+               Clock::now() - backpressure_since > flow.pause_after) {
       backpressure_paused = true;
       std::vector<PartitionState*> all;
       for (auto& [k, s] : parts) all.push_back(s.get());
       pause(all, false);
+      ++backpressure_pauses;
       spdlog::debug("flow {}: target slow, partitions paused ({} bytes in flight)", flow.id,
                     inflight_bytes);
     }
@@ -2040,6 +2075,7 @@ struct Flow::Impl {
     st.state = state;
     st.inflight_bytes = inflight_bytes;
     st.backpressure = backpressure;
+    st.backpressure_pauses = backpressure_pauses;
     st.replicated = total_replicated;
     st.filtered = total_filtered;
     st.bytes = total_bytes;
@@ -2098,21 +2134,40 @@ struct Flow::Impl {
   // `wait_ms` for the first. Returns how many were taken.
   int take_records(int wait_ms) {
     constexpr int kMaxTaken = 2000;
-    // One record per poll. rd_kafka_consume_batch_queue copied 100-byte records a tenth
-    // faster, but librdkafka before 2.1 can skip offsets with it when partitions are paused and
-    // resumed (as backpressure does): records lost without an error (librdkafka PR 4208).
+    // Records are taken in batches: one call (one queue lock, one poll-interval update) for up
+    // to 64 records instead of one each; 100-byte records copy a tenth faster. A batch is
+    // sized to the room left under the in-flight limit, at the last record's size: every
+    // record taken is copied. librdkafka 2.0's batch call can lose its place when a partition
+    // is paused meanwhile; pause() makes up for it (see there).
+    constexpr int64_t kBatch = 64;
     int taken = 0;
-    auto take_from = [&](rd_kafka_t* consumer, int wait, int quota) {
-      for (int n = 0; n < quota; ++n) {
-        rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, n == 0 ? wait : 0);
+    auto take_from = [&](const Lane& lane, int wait, int quota) {
+      rd_kafka_t* consumer = lane.consumer.get();
+      if (wait > 0) {
+        // Only a lone record is waited for: a batch call waits until its batch is full.
+        rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, wait);
         if (m == nullptr) return;
         handle(m, consumer);
         ++taken;
-        if (inflight_bytes > flow.max_inflight_bytes) return;
+        --quota;
+      }
+      std::array<rd_kafka_message_t*, kBatch> batch;
+      while (quota > 0 && inflight_bytes <= flow.max_inflight_bytes) {
+        const int64_t room = (flow.max_inflight_bytes - inflight_bytes) / last_record_bytes + 1;
+        const auto want = static_cast<size_t>(std::min<int64_t>({kBatch, quota, room}));
+        const ssize_t got = rd_kafka_consume_batch_queue(lane.queue.get(), 0, batch.data(), want);
+        if (got <= 0) return;
+        for (ssize_t i = 0; i < got; ++i) {
+          last_record_bytes = std::max<int64_t>(1, batch[i]->len + batch[i]->key_len);
+          handle(batch[i], consumer);
+        }
+        taken += static_cast<int>(got);
+        quota -= static_cast<int>(got);
+        if (static_cast<size_t>(got) < want) return;
       }
     };
     if (lanes.size() == 1) {
-      take_from(lanes.front().consumer.get(), wait_ms, kMaxTaken);
+      take_from(lanes.front(), wait_ms, kMaxTaken);
       return taken;
     }
     // Lanes take turns with an equal share, starting from a different one each time.
@@ -2128,13 +2183,14 @@ struct Flow::Impl {
       }
       for (size_t i = 0; i < lanes.size(); ++i) {
         next_lane = (next_lane + 1) % lanes.size();
-        take_from(lanes[next_lane].consumer.get(), 0, share);
+        take_from(lanes[next_lane], 0, share);
         if (inflight_bytes > flow.max_inflight_bytes) break;
       }
     }
     return taken;
   }
   size_t next_lane = 0;
+  int64_t last_record_bytes = 1024;  // key and value of the last record taken
 
   void run(const std::atomic<bool>& stop) {
     stop_flag = &stop;

@@ -46,8 +46,9 @@ struct FlowStatus {
   int64_t inflight_bytes = 0;
   int64_t lag = 0;
   bool backpressure = false;
-  bool control_leader = false;    // this instance does the flow's control-plane work
-  bool source_reachable = false;  // the last control-plane pass reached the cluster
+  uint64_t backpressure_pauses = 0;  // times the target stayed over the limits for pause_after
+  bool control_leader = false;       // this instance does the flow's control-plane work
+  bool source_reachable = false;     // the last control-plane pass reached the cluster
   bool target_reachable = false;
   int64_t last_topic_sync_ms = 0;      // epoch ms of the last successful topic sync
   int64_t last_position_store_ms = 0;  // epoch ms of the last stored positions

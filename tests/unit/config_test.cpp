@@ -90,6 +90,7 @@ flows:
     buffer:
       max_inflight_bytes: 128MiB
       max_inflight_records: 50000
+      pause_after: 2s
     transaction:
       interval: 250ms
       max_bytes: 4MiB
@@ -133,6 +134,7 @@ http:
   EXPECT_EQ(f.commit_interval, 250ms);
   EXPECT_EQ(f.max_inflight_bytes, 128LL << 20);
   EXPECT_EQ(f.max_inflight_records, 50000);
+  EXPECT_EQ(f.pause_after, 2s);
   EXPECT_EQ(f.transaction_interval, 250ms);
   EXPECT_EQ(f.transaction_max_bytes, 4LL << 20);
   EXPECT_EQ(f.producer_properties,
@@ -163,6 +165,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(f.commit_interval, 1s);
   EXPECT_EQ(f.max_inflight_bytes, 16LL << 20);
   EXPECT_EQ(f.max_inflight_records, 50000);
+  EXPECT_EQ(f.pause_after, 5s);
   EXPECT_TRUE(f.producer_properties.empty());
   EXPECT_TRUE(f.consumer_properties.empty());
   EXPECT_TRUE(c.clusters[0].properties.empty());
@@ -267,6 +270,9 @@ flows: []
   expect_error(kBase + "    buffer:\n      max_inflight_records: 10\n", 10,
                "invalid max_inflight_records '10' in 'buffer' of flow 'a->b'",
                "use a number of records from 1000 to 10000000");
+  expect_error(kBase + "    buffer:\n      pause_after: 0s\n", 10,
+               "'pause_after' in 'buffer' of flow 'a->b' must be greater than 0",
+               "write a whole number followed by ms, s or m");
   expect_error(kBase + "http:\n  port: 80\n", 10, "unknown key 'port' in 'http'",
                "the keys allowed here are: bind, enabled, token_file");
   // No close key: the fix lists the allowed ones.
