@@ -920,6 +920,16 @@ struct Flow::Impl {
   void serve_reports(int wait_ms) {
     clock_may_have_moved();
     rd_kafka_poll(producer.get(), wait_ms);
+    record_copies();
+  }
+  // Copies acknowledged by the reports just served, for the offset maps: one lock and one
+  // lookup per partition's run instead of per record (a tenth of the copy thread's time on
+  // 100-byte records). Recorded before any partition state can go.
+  std::vector<OffsetMaps::Copy> acknowledged_copies;
+  void record_copies() {
+    if (acknowledged_copies.empty()) return;
+    offset_maps->record_all(acknowledged_copies);
+    acknowledged_copies.clear();
   }
   int64_t clock_ms = 0;
   int clock_reads_left = 0;
@@ -1297,7 +1307,8 @@ struct Flow::Impl {
       if (exactly_once) {
         txn_copies.push_back({s->target_topic, s->partition, source_offset, report->offset});
       } else {
-        offset_maps->record(s->target_topic, s->partition, source_offset, report->offset);
+        acknowledged_copies.push_back(
+            {&s->target_topic, s->partition, source_offset, report->offset});
       }
       s->progress.acked(source_offset);
       ++s->replicated;
@@ -2312,6 +2323,7 @@ struct Flow::Impl {
     if (producer) {
       rd_kafka_purge(producer.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
       rd_kafka_poll(producer.get(), 0);
+      record_copies();
       parts.clear();
       forget_cached_states();
       rd_kafka_flush(producer.get(), 1000);

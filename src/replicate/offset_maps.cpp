@@ -144,11 +144,25 @@ std::optional<int64_t> OffsetMaps::catch_up(const std::string& topic, int32_t pa
 
 void OffsetMaps::record(const std::string& topic, int32_t partition, int64_t source_offset,
                         int64_t target_offset) {
+  record_all({{&topic, partition, source_offset, target_offset}});
+}
+
+void OffsetMaps::record_all(const std::vector<Copy>& copies) {
   std::lock_guard lk(mu_);
-  Key key{topic, partition};
-  if (maps_[key].record(core::SourceOffset{source_offset}, core::TargetOffset{target_offset}) ==
-      core::OffsetMap::Recorded::kAppended) {
-    dirty_[key] = true;
+  const Copy* run = nullptr;  // the first copy of the current partition's run
+  core::OffsetMap* map = nullptr;
+  bool* dirty = nullptr;
+  for (const Copy& c : copies) {
+    if (run == nullptr || c.partition != run->partition || *c.topic != *run->topic) {
+      run = &c;
+      Key key{*c.topic, c.partition};
+      map = &maps_[key];
+      dirty = &dirty_[key];
+    }
+    if (map->record(core::SourceOffset{c.source_offset}, core::TargetOffset{c.target_offset}) ==
+        core::OffsetMap::Recorded::kAppended) {
+      *dirty = true;
+    }
   }
 }
 

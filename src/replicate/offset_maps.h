@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/offset_map.h"
 #include "core/provenance.h"
@@ -47,6 +48,15 @@ class OffsetMaps {
 
   void record(const std::string& topic, int32_t partition, int64_t source_offset,
               int64_t target_offset);
+  struct Copy {
+    const std::string* topic;  // the target topic, owned by the caller
+    int32_t partition;
+    int64_t source_offset;
+    int64_t target_offset;
+  };
+  // Records many copies under one lock; a run of copies of one partition costs one lookup
+  // (delivery reports come in runs, one per produce request).
+  void record_all(const std::vector<Copy>& copies);
   core::Translation lookup(const std::string& topic, int32_t partition, int64_t source_offset);
   // The source offset of the first copy at or after `target_offset` (see OffsetMap).
   std::optional<int64_t> reverse_lookup(const std::string& topic, int32_t partition,
