@@ -960,7 +960,11 @@ struct Flow::Impl {
       auto positions = kafka::new_partition_list(static_cast<int>(states.size()));
       for (auto* s : states) {
         const int64_t at = s->next_expected >= 0 ? s->next_expected : s->assigned_at;
-        if (s->consumer != lane.consumer.get() || at == RD_KAFKA_OFFSET_INVALID) continue;
+        // An unresolved end would be resolved again, skipping what arrived meanwhile.
+        if (s->consumer != lane.consumer.get() || at == RD_KAFKA_OFFSET_INVALID ||
+            at == RD_KAFKA_OFFSET_END) {
+          continue;
+        }
         rd_kafka_topic_partition_list_add(positions.get(), s->source_topic.c_str(), s->partition)
             ->offset = at;
       }
@@ -974,6 +978,18 @@ struct Flow::Impl {
     }
     wake_fetchers_for_a_while();
   }
+
+  // The partitions the group gives this instance and the group member fetches itself: the ones
+  // librdkafka pauses and resumes through a cooperative rebalance.
+  void reposition_group_share() {
+    std::vector<PartitionState*> share;
+    for (auto& [key, st] : parts) {
+      if (st->consumer == group_member() && !st->failed && !st->waiting_target)
+        share.push_back(st.get());
+    }
+    reposition(share);
+  }
+  uint64_t rebalances = 0;  // rebalance callbacks served so far
 
   // A resumed partition starts from kmirror's own position (reposition).
   void pause(const std::vector<PartitionState*>& states, bool resume) {
@@ -1606,14 +1622,11 @@ struct Flow::Impl {
                     rd_kafka_topic_partition_list_t* list) {
     clock_may_have_moved();  // served inside a poll; working out positions can take seconds
     bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+    ++rebalances;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       // Partitions kept through a cooperative rebalance: librdkafka paused and resumes them
       // itself, from its own idea of their position (see reposition).
-      std::vector<PartitionState*> kept;
-      for (auto& [key, st] : parts) {
-        if (st->consumer == rk && !st->failed && !st->waiting_target) kept.push_back(st.get());
-      }
-      reposition(kept);
+      reposition_group_share();
       assign(list);
       // The other lanes' partitions: fetched by them from the same offsets; the group
       // member holds them paused (from their end, so nothing is fetched before the pause).
@@ -1661,6 +1674,7 @@ struct Flow::Impl {
         parts.erase({list->elems[i].topic, list->elems[i].partition});
         forget_cached_states();
       }
+      reposition_group_share();  // the partitions kept, as after an assignment
       for_each_lane_share(list, by_lane, [&](size_t, rd_kafka_t* lane, auto* part) {
         // librdkafka keeps a partition's pause through an unassignment: one paused here
         // (another lane's, waiting for its target, failed, backpressure) would never be
@@ -2048,7 +2062,13 @@ struct Flow::Impl {
         q->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return RD_KAFKA_OFFSET_BEGINNING;
     }
-    return q->elems[0].offset < 0 ? RD_KAFKA_OFFSET_END : q->elems[0].offset;
+    if (q->elems[0].offset >= 0) return q->elems[0].offset;
+    // No record at or after the timestamp: from the end, resolved now (what arrives from here
+    // on is copied, and a later resume does not look the end up again).
+    auto end =
+        kafka::query_offsets(source_admin.get(), {{topic, partition}}, RD_KAFKA_OFFSET_END, 2s);
+    auto it = end.find({topic, partition});
+    return it == end.end() ? RD_KAFKA_OFFSET_END : it->second;
   }
 
   void apply_backpressure() {
@@ -2166,11 +2186,25 @@ struct Flow::Impl {
       while (quota > 0 && inflight_bytes <= flow.max_inflight_bytes) {
         const int64_t room = (flow.max_inflight_bytes - inflight_bytes) / last_record_bytes + 1;
         const auto want = static_cast<size_t>(std::min<int64_t>({kBatch, quota, room}));
+        const uint64_t rebalances_before = rebalances;
         const ssize_t got = rd_kafka_consume_batch_queue(lane.queue.get(), 0, batch.data(), want);
         if (got <= 0) return;
+        if (rebalances != rebalances_before) {
+          // A rebalance served inside the call: records taken before it may predate a rewind
+          // or a reposition done by the callback. None is copied; the partitions go back to
+          // the record after the last one copied and are read again from there.
+          for (ssize_t i = 0; i < got; ++i) rd_kafka_message_destroy(batch[i]);
+          reposition_group_share();
+          return;
+        }
         for (ssize_t i = 0; i < got; ++i) {
           last_record_bytes = std::max<int64_t>(1, batch[i]->len + batch[i]->key_len);
-          handle(batch[i], consumer);
+          try {
+            handle(batch[i], consumer);
+          } catch (...) {
+            for (ssize_t j = i + 1; j < got; ++j) rd_kafka_message_destroy(batch[j]);
+            throw;
+          }
         }
         taken += static_cast<int>(got);
         quota -= static_cast<int>(got);
