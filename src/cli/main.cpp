@@ -34,6 +34,14 @@ std::string allocator_in_use() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Signals are blocked first of all, so that a stop asked for while kmirror starts is
+  // still clean: one thread waits for them and asks the work to stop (below).
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
   CLI::App app{"kmirror: native replication for Apache Kafka between regions"};
   app.require_subcommand(1);
   std::string log_format = "text";
@@ -134,11 +142,6 @@ int main(int argc, char** argv) {
   kmirror::cli::setup_logging(log_format, log_level);
 
   // Signals go to one waiting thread, which asks the work to stop cleanly.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   static std::atomic<bool> stop{false};
   std::thread([set] {
     int sig = 0;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "harness/kafka_cluster.h"
+#include "kafka/client.h"
 
 #ifndef KMIRROR_BINARY
 #error "KMIRROR_BINARY must name the kmirror executable (set by CMake)"
@@ -109,6 +111,10 @@ int KmirrorProcess::wait_exit(std::chrono::seconds timeout) {
 }
 
 int KmirrorProcess::terminate(std::chrono::seconds timeout, int signal) {
+  // A signal sent before kmirror's main() blocked it would kill it outright (exit 128 + n):
+  // wait (briefly) until the main thread's blocked set holds it.
+  kafka::wait_until([&] { return !running() || blocks_signal(signal); }, std::chrono::seconds(10),
+                    std::chrono::milliseconds(5));
   if (running()) ::kill(pid_, signal);
   int rc = wait_exit(timeout);
   if (rc == -1) {
@@ -117,6 +123,16 @@ int KmirrorProcess::terminate(std::chrono::seconds timeout, int signal) {
     return -1;
   }
   return rc;
+}
+
+bool KmirrorProcess::blocks_signal(int signal) const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("SigBlk:", 0) != 0) continue;
+    const uint64_t mask = std::stoull(line.substr(7), nullptr, 16);
+    return (mask >> (signal - 1)) & 1U;
+  }
+  return false;
 }
 
 void KmirrorProcess::print_thread_stacks() const {

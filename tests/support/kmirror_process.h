@@ -34,6 +34,8 @@ class KmirrorProcess {
   long peak_rss_kib() const;
   // Prints every thread's stack to stderr (gdb), e.g. when the process does not stop.
   void print_thread_stacks() const;
+  // True once the process's main thread blocks `signal` (kmirror does so first thing).
+  bool blocks_signal(int signal) const;
   pid_t pid() const { return pid_; }
 
   // Runs kmirror with `args` to completion (bounded), returning exit code and output.
