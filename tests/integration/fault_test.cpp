@@ -43,6 +43,7 @@ using kmirror::testing::end_offsets_sum;
 using kmirror::testing::expect_complete;
 using kmirror::testing::wait_for_records;
 using kmirror::testing::wait_for_settled;
+using kmirror::testing::with_http;
 
 namespace {
 
@@ -153,14 +154,6 @@ std::string lines_with(const std::string& output, const std::vector<std::string>
     }
   }
   return out;
-}
-
-// two_cluster_config() with the HTTP endpoint on a free loopback port.
-std::string with_http(std::string yaml) {
-  const std::string off = "http:\n  enabled: false\n";
-  auto pos = yaml.rfind(off);
-  if (pos == std::string::npos) throw std::logic_error("unexpected config layout");
-  return yaml.replace(pos, off.size(), "http:\n  bind: 127.0.0.1:0\n");
 }
 
 // The port kmirror logged for its HTTP endpoint ("http: dashboard at http://127.0.0.1:P/").

@@ -204,12 +204,9 @@ TEST_F(ReplicateTest, PartitionsPausedAndResumedAgainAndAgainSkipNothing) {
   kmirror::testing::create_topic(a(), topic, 6);
   auto recs = kmirror::testing::make_records(91, 200000, 6);
   kmirror::testing::produce(a(), topic, recs);
-  std::string yaml = kmirror::testing::two_cluster_config(
+  KmirrorProcess km(kmirror::testing::with_http(kmirror::testing::two_cluster_config(
       a(), b(), "pauses", topic,
-      "    buffer:\n      max_inflight_records: 1000\n      pause_after: 1ms\n");
-  const std::string off = "http:\n  enabled: false\n";
-  yaml.replace(yaml.rfind(off), off.size(), "http:\n  bind: 127.0.0.1:0\n");
-  KmirrorProcess km(yaml);
+      "    buffer:\n      max_inflight_records: 1000\n      pause_after: 1ms\n")));
   int port = kmirror::testing::wait_for_port(km);
   ASSERT_NE(port, 0) << km.output();
   ASSERT_TRUE(wait_for_settled(b(), topic, 200000, 180s)) << km.output();

@@ -218,6 +218,13 @@ std::string two_cluster_config(const std::string& a_bootstrap, const std::string
   return yaml;
 }
 
+std::string with_http(std::string yaml) {
+  const std::string off = "http:\n  enabled: false\n";
+  auto pos = yaml.rfind(off);
+  if (pos == std::string::npos) throw std::logic_error("unexpected config layout");
+  return yaml.replace(pos, off.size(), "http:\n  bind: 127.0.0.1:0\n");
+}
+
 size_t occurrences(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;

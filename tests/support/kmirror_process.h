@@ -55,6 +55,9 @@ std::string two_cluster_config(const std::string& a_bootstrap, const std::string
                                const std::string& flow_id, const std::string& include_regex,
                                const std::string& flow_extra = {});
 
+// two_cluster_config() with the HTTP endpoint on a free loopback port.
+std::string with_http(std::string yaml);
+
 // How many times `what` appears in `text` (e.g. a log line in KmirrorProcess::output()).
 size_t occurrences(const std::string& text, const std::string& what);
 
