@@ -1,4 +1,4 @@
-// Provenance header v1 codec; the byte layout is specified in docs/provenance.md.
+// Provenance header codec: writes version 2, reads 1 and 2 (layout: docs/provenance.md).
 #include "core/provenance.h"
 
 #include <algorithm>
@@ -109,10 +109,13 @@ void encode(const Provenance& p, std::string& out) {
   }
   out.clear();
   out.push_back(static_cast<char>(kProvenanceVersion));
-  put_uvarint(p.visited.size(), out);
-  for (ClusterHash h : p.visited) put_u64le(h, out);
+  // The last cluster is the one the copy is written to: its reader knows it.
+  put_uvarint(p.visited.size() - 1, out);
+  for (size_t i = 0; i + 1 < p.visited.size(); ++i) put_u64le(p.visited[i], out);
   put_zigzag(p.origin_partition, out);
   put_uvarint(static_cast<uint64_t>(p.origin_offset), out);
+  // Equal on every first hop, and on later ones wherever offsets match across clusters.
+  if (p.source_partition == p.origin_partition && p.source_offset == p.origin_offset) return;
   put_zigzag(p.source_partition, out);
   put_uvarint(static_cast<uint64_t>(p.source_offset), out);
 }
@@ -123,31 +126,42 @@ std::string encode(const Provenance& p) {
   return out;
 }
 
-std::optional<Provenance> decode(std::span<const uint8_t> bytes) {
+std::optional<Provenance> decode(std::span<const uint8_t> bytes, ClusterHash holder) {
   Reader r(bytes);
   auto version = r.byte();
-  if (!version || *version != kProvenanceVersion) return std::nullopt;
+  if (!version || (*version != kProvenanceVersion && *version != kProvenanceVersion1)) {
+    return std::nullopt;
+  }
+  const bool v1 = *version == kProvenanceVersion1;
+  // Version 1 lists the holder itself; version 2 leaves it out.
+  const uint64_t min_listed = v1 ? 1 : 0;
+  const uint64_t max_listed = v1 ? kMaxVisited : kMaxVisited - 1;
   auto n = r.uvarint();
-  if (!n || *n == 0 || *n > kMaxVisited) return std::nullopt;
+  if (!n || *n < min_listed || *n > max_listed) return std::nullopt;
 
   Provenance p;
-  p.visited.reserve(*n);
+  p.visited.reserve(*n + 1);
   for (uint64_t i = 0; i < *n; ++i) {
     auto h = r.u64le();
     if (!h) return std::nullopt;
     p.visited.push_back(*h);
   }
+  if (!v1) p.visited.push_back(holder);
   auto origin_partition = read_partition(r);
   if (!origin_partition) return std::nullopt;
   auto origin_offset = read_offset(r);
   if (!origin_offset) return std::nullopt;
+  p.origin_partition = *origin_partition;
+  p.origin_offset = *origin_offset;
+  if (!v1 && r.done()) {
+    p.source_partition = p.origin_partition;
+    p.source_offset = p.origin_offset;
+    return p;
+  }
   auto source_partition = read_partition(r);
   if (!source_partition) return std::nullopt;
   auto source_offset = read_offset(r);
   if (!source_offset || !r.done()) return std::nullopt;
-
-  p.origin_partition = *origin_partition;
-  p.origin_offset = *origin_offset;
   p.source_partition = *source_partition;
   p.source_offset = *source_offset;
   return p;

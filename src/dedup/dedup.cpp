@@ -76,9 +76,11 @@ class Reader {
 
 namespace {
 
-std::optional<core::Provenance> decode_header(const void* value, size_t size) {
+// `holder`: the cluster the record was read from (a version-2 header does not list it).
+std::optional<core::Provenance> decode_header(const void* value, size_t size,
+                                              core::ClusterHash holder) {
   if (value == nullptr || size == 0) return std::nullopt;
-  return core::decode(std::span<const uint8_t>(static_cast<const uint8_t*>(value), size));
+  return core::decode(std::span<const uint8_t>(static_cast<const uint8_t*>(value), size), holder);
 }
 
 }  // namespace
@@ -89,15 +91,16 @@ uint64_t cluster_hash(std::string_view cluster_id) {
 
 Deduplicator::Verdict Deduplicator::check(std::string_view topic, const void* prov_header_value,
                                           size_t size) {
-  auto prov = decode_header(prov_header_value, size);
-  if (!prov) return Verdict::kNoProvenance;
+  // Only the origin is read, and kmirror's headers always list it: the holder is not needed.
+  auto prov = decode_header(prov_header_value, size, 0);
+  if (!prov || prov->origin() == 0) return Verdict::kNoProvenance;
   return mark(topic, prov->origin(), prov->origin_partition, prov->origin_offset);
 }
 
 Deduplicator::Verdict Deduplicator::check(std::string_view topic, const void* prov_header_value,
                                           size_t size, uint64_t local_cluster, int32_t partition,
                                           int64_t offset) {
-  auto prov = decode_header(prov_header_value, size);
+  auto prov = decode_header(prov_header_value, size, local_cluster);
   if (prov) return mark(topic, prov->origin(), prov->origin_partition, prov->origin_offset);
   if (partition < 0 || offset < 0) return Verdict::kNoProvenance;
   // No header: the record is an original here, named as kmirror names it on its first hop.

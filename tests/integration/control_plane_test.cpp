@@ -43,7 +43,8 @@ int64_t origin_offset(const TestRecord& r) {
   for (const auto& [name, value] : r.headers) {
     if (name == kmirror::core::kProvenanceHeader && value) {
       auto p =
-          kmirror::core::decode({reinterpret_cast<const uint8_t*>(value->data()), value->size()});
+          kmirror::core::decode({reinterpret_cast<const uint8_t*>(value->data()), value->size()},
+                                /*holder: only the origin is read*/ 0);
       if (p) return p->origin_offset;
     }
   }
