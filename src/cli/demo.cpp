@@ -198,7 +198,7 @@ class SampleConsumer {
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &v, &n) ==
             RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (auto p = core::decode({static_cast<const uint8_t*>(v), n}, self_)) {
+      if (auto p = core::decode({static_cast<const uint8_t*>(v), n})) {
         id = Identity{p->origin(), p->origin_partition, p->origin_offset};
       }
     } else {

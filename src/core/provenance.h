@@ -13,11 +13,7 @@
 namespace kmirror::core {
 
 inline constexpr std::string_view kProvenanceHeader = "kmirror.prov";
-// Version 2 leaves out what the reader knows: the cluster holding the record, and the source
-// fields when they equal the origin's. A first-hop header is 14 bytes instead of 26, 12 bytes
-// less stored on the target per copied record (docs/provenance.md).
-inline constexpr uint8_t kProvenanceVersion = 2;
-inline constexpr uint8_t kProvenanceVersion1 = 1;  // still read
+inline constexpr uint8_t kProvenanceVersion = 1;
 // Bounds the header size and the work a hostile header can cause; a mesh has far fewer hops.
 inline constexpr size_t kMaxVisited = 16;
 
@@ -26,8 +22,7 @@ using ClusterHash = uint64_t;
 ClusterHash hash_cluster_id(std::string_view cluster_id);
 
 struct Provenance {
-  // Clusters the record has been written to, in write order; visited[0] is its origin and, once
-  // decoded, the last one is the cluster holding the record.
+  // Clusters the record has been written to, in write order; visited[0] is its origin.
   std::vector<ClusterHash> visited;
   int32_t origin_partition = 0;
   int64_t origin_offset = 0;
@@ -40,17 +35,14 @@ struct Provenance {
   bool operator==(const Provenance&) const = default;
 };
 
-// The binary encoding (version 2) of `p`, for the copy written to p.visited.back(), into `out`
-// (cleared first). Throws std::invalid_argument if `p` could not be decoded back (visited empty
-// or longer than kMaxVisited, negative partition or offset): writing a header nobody can read
-// would silently break loop prevention.
+// Appends the binary encoding of `p` to `out` (cleared first). Throws std::invalid_argument if
+// `p` could not be decoded back (visited empty or longer than kMaxVisited, negative partition or
+// offset): writing a header nobody can read would silently break loop prevention.
 void encode(const Provenance& p, std::string& out);
 std::string encode(const Provenance& p);
 
-// Decodes a header value (version 1 or 2) of a record read from cluster `holder`; nullopt for
-// anything malformed (never crashes, never throws). Version 2 does not list the holder: it is
-// appended, so `visited` means the same whichever version wrote it.
-std::optional<Provenance> decode(std::span<const uint8_t> bytes, ClusterHash holder);
+// Decodes a header value; nullopt for anything malformed (never crashes, never throws).
+std::optional<Provenance> decode(std::span<const uint8_t> bytes);
 
 // The provenance of the copy written to `target`, for a record read at (partition, offset) of
 // a topic on cluster `source`. `existing` is the decoded header of the record, if any.

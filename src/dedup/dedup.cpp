@@ -76,11 +76,9 @@ class Reader {
 
 namespace {
 
-// `holder`: the cluster the record was read from (a version-2 header does not list it).
-std::optional<core::Provenance> decode_header(const void* value, size_t size,
-                                              core::ClusterHash holder) {
+std::optional<core::Provenance> decode_header(const void* value, size_t size) {
   if (value == nullptr || size == 0) return std::nullopt;
-  return core::decode(std::span<const uint8_t>(static_cast<const uint8_t*>(value), size), holder);
+  return core::decode(std::span<const uint8_t>(static_cast<const uint8_t*>(value), size));
 }
 
 }  // namespace
@@ -91,16 +89,15 @@ uint64_t cluster_hash(std::string_view cluster_id) {
 
 Deduplicator::Verdict Deduplicator::check(std::string_view topic, const void* prov_header_value,
                                           size_t size) {
-  // Only the origin is read, and kmirror's headers always list it: the holder is not needed.
-  auto prov = decode_header(prov_header_value, size, 0);
-  if (!prov || prov->origin() == 0) return Verdict::kNoProvenance;
+  auto prov = decode_header(prov_header_value, size);
+  if (!prov) return Verdict::kNoProvenance;
   return mark(topic, prov->origin(), prov->origin_partition, prov->origin_offset);
 }
 
 Deduplicator::Verdict Deduplicator::check(std::string_view topic, const void* prov_header_value,
                                           size_t size, uint64_t local_cluster, int32_t partition,
                                           int64_t offset) {
-  auto prov = decode_header(prov_header_value, size, local_cluster);
+  auto prov = decode_header(prov_header_value, size);
   if (prov) return mark(topic, prov->origin(), prov->origin_partition, prov->origin_offset);
   if (partition < 0 || offset < 0) return Verdict::kNoProvenance;
   // No header: the record is an original here, named as kmirror names it on its first hop.

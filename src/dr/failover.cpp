@@ -181,15 +181,13 @@ bool flow_runs_elsewhere(rd_kafka_t* source, const config::FlowConfig& flow) {
   return false;
 }
 
-// Records in [from, to) of a partition of `source` (hash `source_hash`) that the flow would copy
-// to `target`.
-int64_t records_to_copy(const config::ClusterConfig& source, core::ClusterHash source_hash,
-                        const std::string& topic, int32_t p, int64_t from, int64_t to,
-                        core::ClusterHash target) {
+// Records in [from, to) of a source partition that the flow would copy to `target`.
+int64_t records_to_copy(const config::ClusterConfig& source, const std::string& topic, int32_t p,
+                        int64_t from, int64_t to, core::ClusterHash target) {
   int64_t n = 0;
   kafka::read_range(source.client_properties(), topic, p, from, to, 30s,
                     [&](const rd_kafka_message_t* m) {
-                      if (core::must_skip(kafka::provenance_of(m, source_hash), target)) return;
+                      if (core::must_skip(kafka::provenance_of(m), target)) return;
                       ++n;
                     });
   return n;
@@ -229,7 +227,7 @@ core::ClusterHash infer_source(const config::ClusterConfig& target,
     kafka::read_range(
         props, p.target_topic, p.partition, std::max<int64_t>(0, hw - 200), hw, 20s,
         [&](const rd_kafka_message_t* m) {
-          auto prov = kafka::provenance_of(m, target_hash);
+          auto prov = kafka::provenance_of(m);
           if (prov && prov->visited.size() >= 2 && prov->visited.back() == target_hash) {
             found = prov->visited[prov->visited.size() - 2];
           }
@@ -309,8 +307,8 @@ FailoverReport failover(const config::Config& cfg, const config::FlowConfig& flo
         }
         if (auto f = maps.catch_up(p.target_topic, p.partition, 60s)) copied = *f;
         if (copied + 1 < hw) {
-          remaining += records_to_copy(source_cfg, core::hash_cluster_id(source.id), p.source_topic,
-                                       p.partition, copied + 1, hw, target_hash);
+          remaining +=
+              records_to_copy(source_cfg, p.source_topic, p.partition, copied + 1, hw, target_hash);
         }
       }
       if (first_total < 0) first_total = remaining;
@@ -476,8 +474,8 @@ FailbackReport failback(const config::Config& cfg, const config::FlowConfig& flo
     int64_t hw = high_watermark(a.rk.get(), p.source_topic, p.partition);
     int64_t from = copied ? *copied + 1 : 0;
     if (from < hw) {
-      int64_t n = records_to_copy(a_cfg, core::hash_cluster_id(a.id), p.source_topic, p.partition,
-                                  from, hw, core::hash_cluster_id(b.id));
+      int64_t n = records_to_copy(a_cfg, p.source_topic, p.partition, from, hw,
+                                  core::hash_cluster_id(b.id));
       if (n > 0) report.only_on_source[p.source_topic][p.partition] = n;
     }
   }

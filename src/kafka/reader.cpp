@@ -33,8 +33,7 @@ bool read_range(const Properties& props, const std::string& topic, int32_t parti
   return false;
 }
 
-std::optional<core::Provenance> provenance_in(const rd_kafka_headers_t* hdrs,
-                                              core::ClusterHash holder) {
+std::optional<core::Provenance> provenance_in(const rd_kafka_headers_t* hdrs) {
   const void* value = nullptr;
   size_t size = 0;
   if (hdrs == nullptr ||
@@ -43,14 +42,13 @@ std::optional<core::Provenance> provenance_in(const rd_kafka_headers_t* hdrs,
       value == nullptr) {
     return std::nullopt;
   }
-  return core::decode({static_cast<const uint8_t*>(value), size}, holder);
+  return core::decode({static_cast<const uint8_t*>(value), size});
 }
 
-std::optional<core::Provenance> provenance_of(const rd_kafka_message_t* m,
-                                              core::ClusterHash holder) {
+std::optional<core::Provenance> provenance_of(const rd_kafka_message_t* m) {
   rd_kafka_headers_t* hdrs = nullptr;
   if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
-  return provenance_in(hdrs, holder);
+  return provenance_in(hdrs);
 }
 
 }  // namespace kmirror::kafka

@@ -17,13 +17,11 @@ bool read_range(const Properties& props, const std::string& topic, int32_t parti
                 int64_t to, std::chrono::milliseconds timeout,
                 const std::function<void(const rd_kafka_message_t*)>& visit);
 
-// The decoded provenance header of a record consumed from cluster `holder`; nullopt when it has
-// none or a malformed one.
-std::optional<core::Provenance> provenance_of(const rd_kafka_message_t* m,
-                                              core::ClusterHash holder);
+// The decoded provenance header of a consumed record; nullopt when it has none or a
+// malformed one.
+std::optional<core::Provenance> provenance_of(const rd_kafka_message_t* m);
 // The same from headers already obtained (null: none). librdkafka parses a record's headers
 // again on every rd_kafka_message_headers call while it finds none: the copy path asks once.
-std::optional<core::Provenance> provenance_in(const rd_kafka_headers_t* hdrs,
-                                              core::ClusterHash holder);
+std::optional<core::Provenance> provenance_in(const rd_kafka_headers_t* hdrs);
 
 }  // namespace kmirror::kafka

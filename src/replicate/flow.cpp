@@ -1181,7 +1181,7 @@ struct Flow::Impl {
     rd_kafka_headers_t* ro_headers = nullptr;
     const bool has_headers =
         rd_kafka_message_headers(m.get(), &ro_headers) == RD_KAFKA_RESP_ERR_NO_ERROR;
-    const std::optional<core::Provenance> prov = kafka::provenance_in(ro_headers, source_hash);
+    const std::optional<core::Provenance> prov = kafka::provenance_in(ro_headers);
     if (s->heartbeat &&
         !is_own_heartbeat({static_cast<const char*>(m->key), m->key ? m->key_len : 0}, flow.id,
                           prov, source_hash)) {
@@ -2003,8 +2003,7 @@ struct Flow::Impl {
                             if (m->offset >= resume) return;
                             if (offset_maps->recorded(s.target_topic, s.partition, m->offset))
                               return;
-                            if (!skippable(kafka::provenance_of(m, source_hash)))
-                              resume = m->offset;
+                            if (!skippable(kafka::provenance_of(m))) resume = m->offset;
                           });
     if (!complete) return first_life ? -1 : stored;
     if (first_life) {

@@ -117,7 +117,7 @@ std::optional<int64_t> OffsetMaps::catch_up(const std::string& topic, int32_t pa
   size_t found = 0;
   bool complete = kafka::read_range(
       target_props_, topic, partition, from, w.high, timeout, [&](const rd_kafka_message_t* m) {
-        auto prov = kafka::provenance_of(m, target_hash_);
+        auto prov = kafka::provenance_of(m);
         // Only this flow's copies: last written here, by a hop from our source.
         if (!prov || prov->visited.size() < 2 || prov->visited.back() != target_hash_ ||
             prov->visited[prov->visited.size() - 2] != source_hash_ ||

@@ -52,7 +52,7 @@ ClusterContent inspect(const std::string& bootstrap, const std::string& topic) {
       for (const auto& [name, value] : r.headers) {
         if (name == kmirror::core::kProvenanceHeader && value) {
           prov = kmirror::core::decode(
-              {reinterpret_cast<const uint8_t*>(value->data()), value->size()}, self);
+              {reinterpret_cast<const uint8_t*>(value->data()), value->size()});
         }
       }
       Identity id = prov ? Identity{prov->origin(), prov->origin_partition, prov->origin_offset}

@@ -43,8 +43,7 @@ int64_t origin_offset(const TestRecord& r) {
   for (const auto& [name, value] : r.headers) {
     if (name == kmirror::core::kProvenanceHeader && value) {
       auto p =
-          kmirror::core::decode({reinterpret_cast<const uint8_t*>(value->data()), value->size()},
-                                /*holder: only the origin is read*/ 0);
+          kmirror::core::decode({reinterpret_cast<const uint8_t*>(value->data()), value->size()});
       if (p) return p->origin_offset;
     }
   }

@@ -36,7 +36,7 @@ std::multiset<RecordIdentity> consume(const std::string& bootstrap, const std::s
     if (rd_kafka_message_headers(m.get(), &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         rd_kafka_header_get_last(hdrs, core::kProvenanceHeader.data(), &v, &n) ==
             RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (auto p = core::decode({static_cast<const uint8_t*>(v), n}, self)) {
+      if (auto p = core::decode({static_cast<const uint8_t*>(v), n})) {
         id = RecordIdentity{p->origin(), p->origin_partition, p->origin_offset};
       }
     } else {

@@ -75,11 +75,11 @@ int64_t committed_sum(const std::string& bootstrap, const std::string& group,
   return total;
 }
 
-std::optional<core::Provenance> provenance_of(const TestRecord& r, core::ClusterHash holder) {
+std::optional<core::Provenance> provenance_of(const TestRecord& r) {
   std::optional<core::Provenance> out;
   for (const auto& [name, value] : r.headers) {
     if (name == core::kProvenanceHeader && value) {
-      out = core::decode({reinterpret_cast<const uint8_t*>(value->data()), value->size()}, holder);
+      out = core::decode({reinterpret_cast<const uint8_t*>(value->data()), value->size()});
     }
   }
   return out;

@@ -39,9 +39,7 @@ bool wait_for_settled(const std::string& bootstrap, const std::string& topic, in
 int64_t committed_sum(const std::string& bootstrap, const std::string& group,
                       const std::string& topic, int partitions);
 
-// The record's provenance header, decoded as read from cluster `holder` (the last entry of
-// `visited`; the other fields do not depend on it, so tests that do not look at it pass 0).
-std::optional<core::Provenance> provenance_of(const TestRecord& r, core::ClusterHash holder = 0);
+std::optional<core::Provenance> provenance_of(const TestRecord& r);
 
 // Every source record is on the target with its content (matched through the provenance
 // header's source offset), in order apart from re-sent duplicates. `from` skips the first

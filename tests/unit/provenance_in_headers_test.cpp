@@ -21,10 +21,10 @@ struct Headers {
 };
 
 TEST(ProvenanceInHeaders, NoHeadersNoProvenance) {
-  EXPECT_FALSE(kmirror::kafka::provenance_in(nullptr, 1).has_value());
+  EXPECT_FALSE(kmirror::kafka::provenance_in(nullptr).has_value());
   Headers other;
   other.add("trace-id", "abc");
-  EXPECT_FALSE(kmirror::kafka::provenance_in(other.h, 1).has_value());
+  EXPECT_FALSE(kmirror::kafka::provenance_in(other.h).has_value());
 }
 
 TEST(ProvenanceInHeaders, DecodesTheLastProvenanceHeader) {
@@ -34,7 +34,7 @@ TEST(ProvenanceInHeaders, DecodesTheLastProvenanceHeader) {
   h.add(kProvenanceHeader, kmirror::core::encode(older));
   h.add("trace-id", "abc");
   h.add(kProvenanceHeader, kmirror::core::encode(newer));
-  auto got = kmirror::kafka::provenance_in(h.h, 4);  // read from cluster 4, as written
+  auto got = kmirror::kafka::provenance_in(h.h);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(*got, newer);
 }
@@ -42,7 +42,7 @@ TEST(ProvenanceInHeaders, DecodesTheLastProvenanceHeader) {
 TEST(ProvenanceInHeaders, MalformedHeaderIsAbsent) {
   Headers h;
   h.add(kProvenanceHeader, "\x07garbage");
-  EXPECT_FALSE(kmirror::kafka::provenance_in(h.h, 1).has_value());
+  EXPECT_FALSE(kmirror::kafka::provenance_in(h.h).has_value());
 }
 
 }  // namespace

@@ -15,16 +15,8 @@ std::vector<uint8_t> bytes_of(const std::string& s) {
   return {s.begin(), s.end()};
 }
 
-// The cluster holding the sample record (its last visited entry).
-constexpr ClusterHash kHolder = 0x1122334455667788ULL;
-
-std::optional<Provenance> decode_vec(const std::vector<uint8_t>& v, ClusterHash holder = kHolder) {
-  return decode(std::span<const uint8_t>(v), holder);
-}
-
-// A header as written for a copy, read back from the cluster it was written to.
-std::optional<Provenance> through_wire(const Provenance& p) {
-  return decode_vec(bytes_of(encode(p)), p.visited.back());
+std::optional<Provenance> decode_vec(const std::vector<uint8_t>& v) {
+  return decode(std::span<const uint8_t>(v));
 }
 
 Provenance sample() {
@@ -39,17 +31,6 @@ Provenance sample() {
 
 // Written by hand from docs/provenance.md so the wire format cannot drift unnoticed.
 const std::vector<uint8_t> kSampleBytes = {
-    0x02,                                            // version
-    0x01,                                            // n = 1: the holder is left out
-    0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // visited[0], little-endian
-    0x06,                                            // origin_partition 3 (zigzag 6)
-    0xac, 0x02,                                      // origin_offset 300
-    0x00,                                            // source_partition 0
-    0x01,                                            // source_offset 1
-};
-
-// The same in version 1, which kmirror wrote before and still reads.
-const std::vector<uint8_t> kSampleBytesV1 = {
     0x01,                                            // version
     0x02,                                            // n = 2
     0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // visited[0], little-endian
@@ -76,42 +57,6 @@ TEST(ProvenanceCodec, GoldenBytes) {
   EXPECT_EQ(p->origin(), 0x0102030405060708ULL);
 }
 
-TEST(ProvenanceCodec, Version1IsStillRead) {
-  auto p = decode_vec(kSampleBytesV1);
-  ASSERT_TRUE(p.has_value());
-  EXPECT_EQ(*p, sample());
-  // Version 1 lists the holder itself: the reader's own hash is not added.
-  auto elsewhere = decode_vec(kSampleBytesV1, 0x99);
-  ASSERT_TRUE(elsewhere.has_value());
-  EXPECT_EQ(elsewhere->visited, sample().visited);
-}
-
-TEST(ProvenanceCodec, FirstHopLeavesOutHolderAndSource) {
-  const Provenance hop = next_hop(std::nullopt, 0x0102030405060708ULL, kHolder, 3, 300);
-  const std::vector<uint8_t> expected = {
-      0x02, 0x01, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0x06, 0xac, 0x02,
-  };
-  EXPECT_EQ(bytes_of(encode(hop)), expected);
-  auto p = decode_vec(expected);
-  ASSERT_TRUE(p.has_value());
-  EXPECT_EQ(*p, hop);
-  EXPECT_EQ(p->source_partition, 3);
-  EXPECT_EQ(p->source_offset, 300);
-  // Source fields written out although equal to the origin's are accepted too.
-  auto explicit_source = expected;
-  explicit_source.insert(explicit_source.end(), {0x06, 0xac, 0x02});
-  auto q = decode_vec(explicit_source);
-  ASSERT_TRUE(q.has_value());
-  EXPECT_EQ(*q, hop);
-}
-
-TEST(ProvenanceCodec, TheHolderIsTheReadersCluster) {
-  const Provenance hop = next_hop(std::nullopt, 1, 2, 0, 7);
-  auto read_elsewhere = decode_vec(bytes_of(encode(hop)), 5);
-  ASSERT_TRUE(read_elsewhere.has_value());
-  EXPECT_EQ(read_elsewhere->visited, (std::vector<ClusterHash>{1, 5}));
-}
-
 TEST(ProvenanceCodec, EncodeClearsOutput) {
   std::string out = "garbage";
   encode(sample(), out);
@@ -136,7 +81,8 @@ TEST(ProvenanceCodec, RoundTrips) {
   cases.push_back(extremes);
 
   for (const auto& p : cases) {
-    auto decoded = through_wire(p);
+    auto encoded = encode(p);
+    auto decoded = decode_vec(bytes_of(encoded));
     ASSERT_TRUE(decoded.has_value()) << "visited=" << p.visited.size();
     EXPECT_EQ(*decoded, p);
   }
@@ -145,10 +91,8 @@ TEST(ProvenanceCodec, RoundTrips) {
 TEST(ProvenanceCodec, HeaderStaysSmall) {
   Provenance p = sample();
   p.origin_offset = 1'000'000'000;
-  p.source_offset = 1'000'000'001;
-  EXPECT_LE(encode(p).size(), 1u + 1u + 8u + 1u + 5u + 1u + 5u);
-  // A first hop below offset 2^21: version, count, origin hash, partition, 3-byte offset.
-  EXPECT_EQ(encode(next_hop(std::nullopt, 1, 2, 5, (1 << 21) - 1)).size(), 14u);
+  p.source_offset = 1'000'000'000;
+  EXPECT_LE(encode(p).size(), 1u + 1u + 16u + 1u + 5u + 1u + 5u);
 }
 
 TEST(ProvenanceCodec, EncodeRejectsWhatDecodeWouldReject) {
@@ -166,54 +110,27 @@ TEST(ProvenanceCodec, EncodeRejectsWhatDecodeWouldReject) {
 }
 
 TEST(ProvenanceDecode, TruncatedAtEveryLength) {
-  for (size_t len = 0; len < kSampleBytesV1.size(); ++len) {
-    std::vector<uint8_t> prefix(kSampleBytesV1.begin(), kSampleBytesV1.begin() + len);
-    EXPECT_FALSE(decode_vec(prefix).has_value()) << "version 1, length " << len;
-  }
-  // Version 2 ends either after origin_offset (source = origin) or after source_offset.
-  const size_t origin_end = 13;
   for (size_t len = 0; len < kSampleBytes.size(); ++len) {
     std::vector<uint8_t> prefix(kSampleBytes.begin(), kSampleBytes.begin() + len);
-    EXPECT_EQ(decode_vec(prefix).has_value(), len == origin_end) << "version 2, length " << len;
+    EXPECT_FALSE(decode_vec(prefix).has_value()) << "length " << len;
   }
 }
 
 TEST(ProvenanceDecode, TrailingByte) {
-  for (auto v : {kSampleBytes, kSampleBytesV1}) {
-    v.push_back(0x00);
-    EXPECT_FALSE(decode_vec(v).has_value()) << "version " << int(v[0]);
-  }
+  auto v = kSampleBytes;
+  v.push_back(0x00);
+  EXPECT_FALSE(decode_vec(v).has_value());
 }
 
 TEST(ProvenanceDecode, BadVersion) {
-  for (uint8_t version : {0x00, 0x03, 0xff}) {
+  for (uint8_t version : {0x00, 0x02, 0xff}) {
     auto v = kSampleBytes;
     v[0] = version;
     EXPECT_FALSE(decode_vec(v).has_value()) << int(version);
   }
 }
 
-TEST(ProvenanceDecode, Version2CountRange) {
-  // n = 0: a copy written back into its origin; visited is the holder alone.
-  auto p = decode_vec({0x02, 0x00, 0x02, 0x05});
-  ASSERT_TRUE(p.has_value());
-  EXPECT_EQ(p->visited, (std::vector<ClusterHash>{kHolder}));
-  EXPECT_EQ(p->origin_partition, 1);
-  EXPECT_EQ(p->source_offset, 5);
-
-  // n = 15 listed plus the holder is the most a header can name; 16 listed is malformed.
-  std::vector<uint8_t> v = {0x02, 15};
-  v.insert(v.end(), 15 * 8, 0xab);
-  v.insert(v.end(), {0x00, 0x00});
-  p = decode_vec(v);
-  ASSERT_TRUE(p.has_value());
-  EXPECT_EQ(p->visited.size(), kMaxVisited);
-  v[1] = 16;
-  v.insert(v.begin() + 2, 8, 0xab);
-  EXPECT_FALSE(decode_vec(v).has_value());
-}
-
-TEST(ProvenanceDecode, Version1CountOutOfRange) {
+TEST(ProvenanceDecode, VisitedCountOutOfRange) {
   // n = 0 followed by the four trailing fields.
   EXPECT_FALSE(decode_vec({0x01, 0x00, 0x00, 0x00, 0x00, 0x00}).has_value());
 
@@ -236,19 +153,19 @@ TEST(ProvenanceDecode, Version1CountOutOfRange) {
 
 TEST(ProvenanceDecode, OverlongVarint) {
   // origin_offset as 11 bytes: ten continuation bytes then a terminator.
-  std::vector<uint8_t> v(kSampleBytesV1.begin(), kSampleBytesV1.begin() + 19);
+  std::vector<uint8_t> v(kSampleBytes.begin(), kSampleBytes.begin() + 19);
   v.insert(v.end(), 10, 0x80);
   v.insert(v.end(), {0x00, 0x00, 0x01});
   EXPECT_FALSE(decode_vec(v).has_value());
 
   // 10 bytes whose last one carries more than bit 63: overflows uint64.
-  v.assign(kSampleBytesV1.begin(), kSampleBytesV1.begin() + 19);
+  v.assign(kSampleBytes.begin(), kSampleBytes.begin() + 19);
   v.insert(v.end(), 9, 0xff);
   v.insert(v.end(), {0x02, 0x00, 0x01});
   EXPECT_FALSE(decode_vec(v).has_value());
 
   // A non-minimal but 10-byte-bounded varint is accepted (0 written as 80 00).
-  v.assign(kSampleBytesV1.begin(), kSampleBytesV1.begin() + 19);
+  v.assign(kSampleBytes.begin(), kSampleBytes.begin() + 19);
   v.insert(v.end(), {0x80, 0x00, 0x00, 0x01});
   auto p = decode_vec(v);
   ASSERT_TRUE(p.has_value());
@@ -257,28 +174,28 @@ TEST(ProvenanceDecode, OverlongVarint) {
 
 TEST(ProvenanceDecode, OffsetAboveInt64Max) {
   // 2^63 = ten bytes: nine 0x80 then 0x01.
-  std::vector<uint8_t> v(kSampleBytesV1.begin(), kSampleBytesV1.begin() + 19);
+  std::vector<uint8_t> v(kSampleBytes.begin(), kSampleBytes.begin() + 19);
   v.insert(v.end(), 9, 0x80);
   v.insert(v.end(), {0x01, 0x00, 0x01});
   EXPECT_FALSE(decode_vec(v).has_value());
 }
 
 TEST(ProvenanceDecode, NegativePartition) {
-  auto v = kSampleBytesV1;
+  auto v = kSampleBytes;
   v[18] = 0x01;  // zigzag 1 = -1
   EXPECT_FALSE(decode_vec(v).has_value());
-  v = kSampleBytesV1;
+  v = kSampleBytes;
   v[21] = 0x03;  // source_partition zigzag 3 = -2
   EXPECT_FALSE(decode_vec(v).has_value());
 }
 
 TEST(ProvenanceDecode, PartitionAboveInt32Max) {
   // zigzag(2^31) = 2^32 = 80 80 80 80 10.
-  std::vector<uint8_t> v(kSampleBytesV1.begin(), kSampleBytesV1.begin() + 18);
+  std::vector<uint8_t> v(kSampleBytes.begin(), kSampleBytes.begin() + 18);
   v.insert(v.end(), {0x80, 0x80, 0x80, 0x80, 0x10, 0x00, 0x00, 0x00});
   EXPECT_FALSE(decode_vec(v).has_value());
   // zigzag(2^31 - 1) = 2^32 - 2 = fe ff ff ff 0f is the largest accepted.
-  v.assign(kSampleBytesV1.begin(), kSampleBytesV1.begin() + 18);
+  v.assign(kSampleBytes.begin(), kSampleBytes.begin() + 18);
   v.insert(v.end(), {0xfe, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x00, 0x00});
   auto p = decode_vec(v);
   ASSERT_TRUE(p.has_value());
@@ -305,7 +222,7 @@ TEST(ProvenanceNextHop, ChainKeepsOriginAndUpdatesSource) {
   EXPECT_EQ(bc.source_offset, 50);
 
   // Through the wire at each hop, as the replicator does.
-  auto cd = next_hop(through_wire(bc), 3, 4, 1, 2);
+  auto cd = next_hop(decode_vec(bytes_of(encode(bc))), 3, 4, 1, 2);
   EXPECT_EQ(cd.visited, (std::vector<ClusterHash>{1, 2, 3, 4}));
   EXPECT_EQ(cd.origin_offset, 5);
   EXPECT_EQ(cd.source_partition, 1);
@@ -352,14 +269,14 @@ TEST(ProvenanceLoopRule, ThreeClusterMesh) {
   // A record produced on A, copied to B.
   std::optional<Provenance> on_a;
   ASSERT_FALSE(must_skip(on_a, b));
-  auto on_b = through_wire(next_hop(on_a, a, b, 0, 10));
+  auto on_b = decode_vec(bytes_of(encode(next_hop(on_a, a, b, 0, 10))));
   ASSERT_TRUE(on_b.has_value());
 
   // From B: never back to A or B, onwards to C.
   EXPECT_TRUE(must_skip(on_b, a));
   EXPECT_TRUE(must_skip(on_b, b));
   ASSERT_FALSE(must_skip(on_b, c));
-  auto on_c = through_wire(next_hop(on_b, b, c, 0, 20));
+  auto on_c = decode_vec(bytes_of(encode(next_hop(on_b, b, c, 0, 20))));
   ASSERT_TRUE(on_c.has_value());
 
   // From C every flow of the full mesh is blocked: the record settles after 3 copies.
@@ -392,7 +309,7 @@ TEST(ProvenanceLoopRule, FullMeshFloodTerminates) {
         auto next = next_hop(copy.header, copy.at, target, 0, 0);
         EXPECT_EQ(next.visited.size(),
                   std::set<ClusterHash>(next.visited.begin(), next.visited.end()).size());
-        pending.push_back({target, through_wire(next)});
+        pending.push_back({target, decode_vec(bytes_of(encode(next)))});
         ASSERT_LT(++written, 1000u) << "replication loop";
       }
     }
