@@ -349,23 +349,20 @@ struct Flow::Impl {
                                "' are the same Kafka cluster (id " + source_id +
                                "); a flow must copy between two clusters");
     }
-    // Three round trips to the source (a third of a second over a 40 ms link), measured while
-    // the rest is set up: the fetch sizes below depend on it. Only once the source answered:
-    // a failed start waits for the probe, up to the whole timeout.
-    auto source_rtt = std::async(std::launch::async, [this, timeout] {
-      // On a connection of its own: the control thread asks the same broker for every topic
-      // meanwhile, and a probe queued behind that answer (1,000 topics) read a near source as
-      // 11 ms away.
-      auto probe =
-          kafka::make_client(kafka::ClientKind::kProducer, base_props(source_cluster, "rtt"));
-      return kafka::round_trip(probe.get(), timeout);
-    });
-    // The target's distance sets how many produce requests may be in flight (below).
-    auto target_rtt = std::async(std::launch::async, [this, timeout] {
-      auto probe =
-          kafka::make_client(kafka::ClientKind::kProducer, base_props(target_cluster, "rtt"));
-      return kafka::round_trip(probe.get(), timeout);
-    });
+    // Three round trips to each cluster (a third of a second over a 40 ms link), measured
+    // while the rest is set up: the fetch sizes and the produce requests in flight below depend
+    // on them. A failed start waits for the probes, up to the whole timeout. Each probe has a
+    // connection of its own: the control thread asks the source broker for every topic
+    // meanwhile, and a probe queued behind that answer (1,000 topics) read a near source as
+    // 11 ms away.
+    auto probe_round_trip = [this, timeout](const config::ClusterConfig& cluster) {
+      return std::async(std::launch::async, [this, timeout, &cluster] {
+        auto probe = kafka::make_client(kafka::ClientKind::kProducer, base_props(cluster, "rtt"));
+        return kafka::round_trip(probe.get(), timeout);
+      });
+    };
+    auto source_rtt = probe_round_trip(source_cluster);
+    auto target_rtt = probe_round_trip(target_cluster);
     source_hash = core::hash_cluster_id(source_id);
     target_hash = core::hash_cluster_id(target_id);
     relay_none = flow.forward == config::Forward::kOriginOnly;
