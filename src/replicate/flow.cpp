@@ -194,8 +194,9 @@ struct Flow::Impl {
   uint64_t backpressure_pauses = 0;
   Clock::time_point backpressure_since{};
   // A source this far away gets larger fetches and more connections (regions far apart, not
-  // racks). A busy broker nearby answered in 11 ms; a neighbouring region under 20 ms keeps
-  // the near settings, whose 4 MiB fetches carry 270 MB/s per connection at 15 ms.
+  // racks); a target this far away, two produce requests in flight per connection. A busy broker
+  // nearby answered in 11 ms; a neighbouring region under 20 ms keeps the near settings, whose 4
+  // MiB fetches carry 270 MB/s per connection at 15 ms.
   static constexpr auto kLongLinkRoundTrip = 20ms;
   // Source connections of a far source at source_connections: auto.
   static constexpr int kLongLinkConnections = 3;
@@ -507,16 +508,12 @@ struct Flow::Impl {
     // for the connection stops that. With 5 requests per connection the spin took most of
     // the process's CPU; 2 halved it. A near target gets 1: the waiting request holds the
     // thread still (100-byte records: 94,000 polls without timeout against 681,000 per
-    // 2 million records, 17% less CPU per GB), and a broker answers one request of a
+    // 2 million records, 15% less CPU per GB), and a broker answers one request of a
     // connection at a time anyway. A far one keeps 2 so that a request travels while the
     // broker works on another (docs/benchmarks.md).
     const auto to_target = target_rtt.get();
     const bool far_target = to_target && *to_target >= kLongLinkRoundTrip;
     pprops["max.in.flight.requests.per.connection"] = far_target ? "2" : "1";
-    if (far_target) {
-      spdlog::info("flow {}: target round trip {} ms: far target, 2 produce requests in flight",
-                   flow.id, to_target->count());
-    }
     pprops["linger.ms"] = "5";
     pprops["batch.num.messages"] = "10000";
     pprops["batch.size"] = "1000000";
@@ -535,6 +532,11 @@ struct Flow::Impl {
       pprops["message.timeout.ms"] = "60000";
     }
     for (const auto& [k, v] : flow.producer_properties) pprops[k] = v;
+    spdlog::info("flow {}: target round trip {}: {} produce request(s) in flight per connection",
+                 flow.id,
+                 to_target ? std::to_string(to_target->count()) + " ms"
+                           : std::string("unknown (no answer to the probe)"),
+                 pprops["max.in.flight.requests.per.connection"]);
     auto pconf = kafka::make_conf(pprops);
     rd_kafka_conf_set_dr_msg_cb(pconf.get(), &Impl::delivery_cb);
     rd_kafka_conf_set_throttle_cb(pconf.get(), &Impl::throttle_cb);
