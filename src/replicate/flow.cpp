@@ -194,9 +194,8 @@ struct Flow::Impl {
   uint64_t backpressure_pauses = 0;
   Clock::time_point backpressure_since{};
   // A source this far away gets larger fetches and more connections (regions far apart, not
-  // racks); a target this far away, two produce requests in flight per connection. A busy broker
-  // nearby answered in 11 ms; a neighbouring region under 20 ms keeps the near settings, whose 4
-  // MiB fetches carry 270 MB/s per connection at 15 ms.
+  // racks). A busy broker nearby answered in 11 ms; a neighbouring region under 20 ms keeps
+  // the near settings, whose 4 MiB fetches carry 270 MB/s per connection at 15 ms.
   static constexpr auto kLongLinkRoundTrip = 20ms;
   // Source connections of a far source at source_connections: auto.
   static constexpr int kLongLinkConnections = 3;
@@ -350,20 +349,17 @@ struct Flow::Impl {
                                "' are the same Kafka cluster (id " + source_id +
                                "); a flow must copy between two clusters");
     }
-    // Three round trips to each cluster (a third of a second over a 40 ms link), measured
-    // while the rest is set up: the fetch sizes and the produce requests in flight below depend
-    // on them. A failed start waits for the probes, up to the whole timeout. Each probe has a
-    // connection of its own: the control thread asks the source broker for every topic
-    // meanwhile, and a probe queued behind that answer (1,000 topics) read a near source as
-    // 11 ms away.
-    auto probe_round_trip = [this, timeout](const config::ClusterConfig& cluster) {
-      return std::async(std::launch::async, [this, timeout, &cluster] {
-        auto probe = kafka::make_client(kafka::ClientKind::kProducer, base_props(cluster, "rtt"));
-        return kafka::round_trip(probe.get(), timeout);
-      });
-    };
-    auto source_rtt = probe_round_trip(source_cluster);
-    auto target_rtt = probe_round_trip(target_cluster);
+    // Three round trips to the source (a third of a second over a 40 ms link), measured while
+    // the rest is set up: the fetch sizes below depend on it. Only once the source answered:
+    // a failed start waits for the probe, up to the whole timeout.
+    auto source_rtt = std::async(std::launch::async, [this, timeout] {
+      // On a connection of its own: the control thread asks the same broker for every topic
+      // meanwhile, and a probe queued behind that answer (1,000 topics) read a near source as
+      // 11 ms away.
+      auto probe =
+          kafka::make_client(kafka::ClientKind::kProducer, base_props(source_cluster, "rtt"));
+      return kafka::round_trip(probe.get(), timeout);
+    });
     source_hash = core::hash_cluster_id(source_id);
     target_hash = core::hash_cluster_id(target_id);
     relay_none = flow.forward == config::Forward::kOriginOnly;
@@ -501,19 +497,12 @@ struct Flow::Impl {
     // its metadata requests must not have the broker create them with its defaults.
     pprops["allow.auto.create.topics"] = "false";
     pprops["acks"] = "all";
-    // librdkafka 2.0's idempotent producer counts a partition's in-flight *records* against a
-    // limit of 5 requests, so it sends one request per partition at a time; meanwhile a
-    // partition whose next batch is ready sets its broker thread's wake-up to "now", and the
-    // thread polls with no timeout until the answer comes. Only a request built and waiting
-    // for the connection stops that. With 5 requests per connection the spin took most of
-    // the process's CPU; 2 halved it. A near target gets 1: the waiting request holds the
-    // thread still (100-byte records: 94,000 polls without timeout against 681,000 per
-    // 2 million records, 15% less CPU per GB), and a broker answers one request of a
-    // connection at a time anyway. A far one keeps 2 so that a request travels while the
-    // broker works on another (docs/benchmarks.md).
-    const auto to_target = target_rtt.get();
-    const bool far_target = to_target && *to_target >= kLongLinkRoundTrip;
-    pprops["max.in.flight.requests.per.connection"] = far_target ? "2" : "1";
+    // librdkafka 2.0's idempotent producer sends one request per partition at a time, and its
+    // broker thread polls with no timeout while a partition's full batch waits for it: with 5
+    // requests allowed per connection that spin took most of the process's CPU. Two requests
+    // keep sends overlapping without it: half the CPU per GB and faster on the near target
+    // (docs/benchmarks.md).
+    pprops["max.in.flight.requests.per.connection"] = "2";
     pprops["linger.ms"] = "5";
     pprops["batch.num.messages"] = "10000";
     pprops["batch.size"] = "1000000";
@@ -532,11 +521,6 @@ struct Flow::Impl {
       pprops["message.timeout.ms"] = "60000";
     }
     for (const auto& [k, v] : flow.producer_properties) pprops[k] = v;
-    spdlog::info("flow {}: target round trip {}: {} produce request(s) in flight per connection",
-                 flow.id,
-                 to_target ? std::to_string(to_target->count()) + " ms"
-                           : std::string("unknown (no answer to the probe)"),
-                 pprops["max.in.flight.requests.per.connection"]);
     auto pconf = kafka::make_conf(pprops);
     rd_kafka_conf_set_dr_msg_cb(pconf.get(), &Impl::delivery_cb);
     rd_kafka_conf_set_throttle_cb(pconf.get(), &Impl::throttle_cb);
