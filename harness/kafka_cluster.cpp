@@ -175,21 +175,37 @@ KafkaRuntime resolve_runtime(std::string version, bool mirrormaker) {
   return rt;
 }
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    throw HarnessError("cannot bind a loopback port to find a free one");
+// Free loopback ports, each distinct from the others taken through the same object: every
+// socket stays bound until the object goes, since a port released at once may be the very next
+// one the kernel hands out (a broker once got the same port for its two listeners).
+class FreePorts {
+ public:
+  FreePorts() = default;
+  FreePorts(const FreePorts&) = delete;
+  FreePorts& operator=(const FreePorts&) = delete;
+  ~FreePorts() {
+    for (int fd : fds_) close(fd);
   }
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+
+  int take() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      if (fd >= 0) close(fd);
+      throw HarnessError("cannot bind a loopback port to find a free one");
+    }
+    fds_.push_back(fd);
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    return ntohs(addr.sin_port);
+  }
+
+ private:
+  std::vector<int> fds_;
+};
 
 bool alive(pid_t pid) {
   if (pid <= 0) return false;
@@ -303,10 +319,11 @@ KafkaCluster::~KafkaCluster() {
 }
 
 void KafkaCluster::assign_ports() {
+  FreePorts ports;
   for (auto& b : brokers_) {
-    b.port = free_port();
-    b.controller_port = free_port();
-    if (secured()) b.internal_port = free_port();
+    b.port = ports.take();
+    b.controller_port = ports.take();
+    if (secured()) b.internal_port = ports.take();
   }
 }
 
