@@ -13,6 +13,8 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -177,7 +179,9 @@ KafkaRuntime resolve_runtime(std::string version, bool mirrormaker) {
 
 // Free loopback ports, each distinct from the others taken through the same object: every
 // socket stays bound until the object goes, since a port released at once may be the very next
-// one the kernel hands out (a broker once got the same port for its two listeners).
+// one the kernel hands out (a broker once got the same port for its two listeners). A port is
+// also never handed out twice in one process, so two clusters of one test, each choosing its
+// ports before its brokers bind them, cannot collide either.
 class FreePorts {
  public:
   FreePorts() = default;
@@ -188,6 +192,18 @@ class FreePorts {
   }
 
   int take() {
+    static std::mutex mutex;
+    static std::set<int> handed_out;
+    for (int attempt = 0; attempt < 64; ++attempt) {
+      int port = bind_any();
+      std::lock_guard lock(mutex);
+      if (handed_out.insert(port).second) return port;
+    }
+    throw HarnessError("cannot find a loopback port not already given to a broker");
+  }
+
+ private:
+  int bind_any() {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -203,7 +219,6 @@ class FreePorts {
     return ntohs(addr.sin_port);
   }
 
- private:
   std::vector<int> fds_;
 };
 
