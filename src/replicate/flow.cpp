@@ -429,13 +429,14 @@ struct Flow::Impl {
     // Partition increases on the source are noticed through metadata refreshes.
     cprops["topic.metadata.refresh.interval.ms"] =
         std::to_string(std::min<int64_t>(flow.sync_interval.count(), 10000));
-    // Prefetch queue (queued.max.messages.kbytes, set below): twice the in-flight limit (at
-    // most 256 MiB). Under backpressure it fills and fetching stops; librdkafka 2.0 then
-    // fetches again only when its broker thread wakes up (up to a second later,
-    // fetch.queue.backoff.ms came in 2.2), so the queue must carry the copy through that gap.
-    // Twice the limit copied 1 KiB records 1.2 to 1.5x faster than once, for 20 MiB more peak
-    // RSS. Peak memory is about four times the limit plus mimalloc's and librdkafka's
-    // overhead (docs/replication.md).
+    // Prefetch queue (queued.max.messages.kbytes, set below): one and a half times the
+    // in-flight limit (at most 256 MiB). Under backpressure it fills and fetching stops;
+    // librdkafka 2.0 then fetches again only when its broker thread wakes up (up to a second
+    // later, fetch.queue.backoff.ms came in 2.2), so the queue must carry the copy through that
+    // gap; kmirror wakes the fetchers as it takes records. Twice the limit once copied 1 KiB
+    // records 1.2 to 1.5x faster than once; with the fetchers woken, one and a half times was
+    // as fast as twice and kept peak RSS under 127 MiB where twice reached 174
+    // (docs/benchmarks.md, first session of 2026-11-30).
     // One fetch is in flight per broker, so a long link carries at most a fetch per round trip:
     // 1 MiB per partition (librdkafka's default) held a 40 ms link to 0.6 of the copy rate
     // without delay; half of fetch.max.bytes per partition doubled it, and twice the fetch
@@ -460,7 +461,7 @@ struct Flow::Impl {
     // connections share that: each queue may also hold a fetch beyond its bound, and three
     // queues of a third of the limit plus a fetch each took peak RSS to 175 MiB behind a slow
     // (cold) target; 8 MiB each, 98 to 109 MiB at the same throughput.
-    const int64_t queue = (limit + (long_link ? fetch : limit)) / connections;
+    const int64_t queue = (limit + (long_link ? fetch : limit / 2)) / connections;
     cprops["queued.max.messages.kbytes"] =
         std::to_string(std::clamp<int64_t>(queue / 1024, 1024, 262144));
     if (long_link) {
