@@ -177,33 +177,13 @@ KafkaRuntime resolve_runtime(std::string version, bool mirrormaker) {
   return rt;
 }
 
-// Free loopback ports, each distinct from the others taken through the same object: every
-// socket stays bound until the object goes, since a port released at once may be the very next
-// one the kernel hands out (a broker once got the same port for its two listeners). A port is
-// also never handed out twice in one process, so two clusters of one test, each choosing its
-// ports before its brokers bind them, cannot collide either.
-class FreePorts {
- public:
-  FreePorts() = default;
-  FreePorts(const FreePorts&) = delete;
-  FreePorts& operator=(const FreePorts&) = delete;
-  ~FreePorts() {
-    for (int fd : fds_) close(fd);
-  }
-
-  int take() {
-    static std::mutex mutex;
-    static std::set<int> handed_out;
-    for (int attempt = 0; attempt < 64; ++attempt) {
-      int port = bind_any();
-      std::lock_guard lock(mutex);
-      if (handed_out.insert(port).second) return port;
-    }
-    throw HarnessError("cannot find a loopback port not already given to a broker");
-  }
-
- private:
-  int bind_any() {
+// A free loopback port, never one this process handed out before: a port just released may be
+// the very next one the kernel hands out, and brokers bind theirs only later (a broker once got
+// the same port for its two listeners, and two clusters of one test choose theirs in turn).
+int free_port() {
+  static std::mutex mutex;
+  static std::set<int> handed_out;
+  for (int attempt = 0; attempt < 64; ++attempt) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -213,14 +193,14 @@ class FreePorts {
       if (fd >= 0) close(fd);
       throw HarnessError("cannot bind a loopback port to find a free one");
     }
-    fds_.push_back(fd);
     socklen_t len = sizeof(addr);
     getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    return ntohs(addr.sin_port);
+    close(fd);
+    std::lock_guard lock(mutex);
+    if (handed_out.insert(ntohs(addr.sin_port)).second) return ntohs(addr.sin_port);
   }
-
-  std::vector<int> fds_;
-};
+  throw HarnessError("cannot find a loopback port not already given to a broker");
+}
 
 bool alive(pid_t pid) {
   if (pid <= 0) return false;
@@ -334,11 +314,10 @@ KafkaCluster::~KafkaCluster() {
 }
 
 void KafkaCluster::assign_ports() {
-  FreePorts ports;
   for (auto& b : brokers_) {
-    b.port = ports.take();
-    b.controller_port = ports.take();
-    if (secured()) b.internal_port = ports.take();
+    b.port = free_port();
+    b.controller_port = free_port();
+    if (secured()) b.internal_port = free_port();
   }
 }
 
