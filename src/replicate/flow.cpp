@@ -435,7 +435,7 @@ struct Flow::Impl {
     // later, fetch.queue.backoff.ms came in 2.2), so the queue must carry the copy through that
     // gap; kmirror wakes the fetchers as it takes records. Twice the limit once copied 1 KiB
     // records 1.2 to 1.5x faster than once; with the fetchers woken, one and a half times was
-    // as fast as twice and kept peak RSS under 127 MiB where twice reached 174
+    // as fast as twice and kept peak RSS at or under 130 MiB where twice reached 174
     // (docs/benchmarks.md, first session of 2026-11-30).
     // One fetch is in flight per broker, so a long link carries at most a fetch per round trip:
     // 1 MiB per partition (librdkafka's default) held a 40 ms link to 0.6 of the copy rate
