@@ -183,7 +183,7 @@ TEST_F(ObserveTest, MetricsAndStatusFollowReplicationThroughATargetOutage) {
       [&] {
         json f = flow_of(http.status(), id);
         return !f.is_null() && f["records_replicated"] == 300 && f["lag"] == 0 &&
-               f["partitions"].size() == kPartitions;
+               f["partitions"].size() == kPartitions && f["last_position_store_ms"] > 0;
       },
       90s, 250ms))
       << http.status().dump(2) << km.output();
